@@ -1,0 +1,44 @@
+"""backprop: neural networks trained by backpropagation.
+
+Layers, networks, losses, optimizers and a fit loop in plain numpy (the reference path), with
+gradient checking for learners and tests.
+"""
+
+__version__ = "0.1.0"
+
+from ._validation import BackpropError, NotFittedError
+from .activations import get_activation
+from .callbacks import Callback, EarlyStopping, History, LambdaCallback, TrainState
+from .gradcheck import gradcheck
+from .initializers import Constant as ConstantInit
+from .initializers import get_initializer
+from .layers import Dense, Layer
+from .losses import get_loss
+from .network import Network
+from .optimizers import SGD, Adam, Constant, InverseScaling, ReduceOnPlateau
+from .training import fit
+
+__all__ = [
+    "__version__",
+    "BackpropError",
+    "NotFittedError",
+    "Layer",
+    "Dense",
+    "Network",
+    "SGD",
+    "Adam",
+    "Constant",
+    "InverseScaling",
+    "ReduceOnPlateau",
+    "Callback",
+    "EarlyStopping",
+    "LambdaCallback",
+    "History",
+    "TrainState",
+    "ConstantInit",
+    "fit",
+    "gradcheck",
+    "get_activation",
+    "get_loss",
+    "get_initializer",
+]

@@ -1,0 +1,129 @@
+"""Training callbacks and the History a fit returns. Nothing here prints.
+
+A callback sees a :class:`TrainState` at each hook and may set ``state.stop_training``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._validation import BackpropError, check_int, check_non_negative
+
+__all__ = ["History", "TrainState", "Callback", "EarlyStopping", "LambdaCallback"]
+
+
+@dataclass
+class History:
+    """Per-epoch record of a fit: ``loss`` (training), ``val_loss`` and ``metrics`` (by name)."""
+
+    epochs: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+    stopped_early: bool = False
+    interrupted: bool = False
+    stop_reason: str = ""
+
+    def record(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epochs.append(epoch)
+        for key, value in logs.items():
+            if key == "loss":
+                self.loss.append(value)
+            elif key == "val_loss":
+                self.val_loss.append(value)
+            else:
+                self.metrics.setdefault(key, []).append(value)
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Keras-style dict of every recorded series."""
+        out = {"loss": self.loss}
+        if self.val_loss:
+            out["val_loss"] = self.val_loss
+        out.update(self.metrics)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+
+@dataclass
+class TrainState:
+    """What callbacks see: the live network and optimizer, the epoch (0-based), the logs of the
+    epoch just ended, the shuffling Generator, and a flag to stop training."""
+
+    network: Any
+    optimizer: Any
+    history: History
+    rng: np.random.Generator
+    epochs: int
+    epoch: int = 0
+    batch: int = 0
+    n_batches: int = 0
+    logs: dict[str, float] = field(default_factory=dict)
+    stop_training: bool = False
+
+
+class Callback:
+    """Base class: override any hook."""
+
+    def on_train_begin(self, state: TrainState) -> None: ...
+    def on_epoch_begin(self, state: TrainState) -> None: ...
+    def on_batch_end(self, state: TrainState) -> None: ...
+    def on_epoch_end(self, state: TrainState) -> None: ...
+    def on_train_end(self, state: TrainState) -> None: ...
+
+
+class LambdaCallback(Callback):
+    """Call ``fn(state)`` at the end of every epoch."""
+
+    def __init__(self, on_epoch_end):
+        self._fn = on_epoch_end
+
+    def on_epoch_end(self, state):
+        self._fn(state)
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
+    ``restore_best`` the best weights seen are put back at the end."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 restore_best: bool = True):
+        self.monitor = monitor
+        self.patience = check_int("patience", patience, minimum=1)
+        self.min_delta = check_non_negative("min_delta", min_delta)
+        self.restore_best = restore_best
+        self.mode = "max" if "acc" in monitor or "score" in monitor else "min"
+
+    def on_train_begin(self, state):
+        self.best = -np.inf if self.mode == "max" else np.inf
+        self.best_weights = None
+        self.wait = 0
+
+    def on_epoch_end(self, state):
+        if self.monitor not in state.logs:
+            raise BackpropError(
+                f"EarlyStopping `monitor` {self.monitor!r} is not logged; logged: {', '.join(state.logs)}"
+            )
+        value = state.logs[self.monitor]
+        better = value > self.best + self.min_delta if self.mode == "max" else value < self.best - self.min_delta
+        if better:
+            self.best, self.wait = value, 0
+            if self.restore_best:
+                self.best_weights = state.network.get_weights()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            state.stop_training = True
+            state.history.stopped_early = True
+            state.history.stop_reason = (
+                f"{self.monitor} did not improve by {self.min_delta:g} for {self.patience} epochs"
+            )
+
+    def on_train_end(self, state):
+        if self.restore_best and self.best_weights is not None:
+            state.network.set_weights(self.best_weights)

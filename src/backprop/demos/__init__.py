@@ -1,0 +1,1 @@
+"""The classic tutorials as runnable demos, built on the public API only."""

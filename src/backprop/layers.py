@@ -1,0 +1,155 @@
+"""The layer contract and the Dense layer.
+
+The contract every layer keeps (``tests/conftest.py::check_layer`` verifies it):
+
+- ``params``: dict name -> live array; ``grads``: the same keys, same shapes, filled by ``backward``.
+- ``frozen``: names of parameters that are never trained (they are not handed to the optimizer).
+- ``forward(X, training=False)`` computes the output and caches exactly what ``backward`` needs.
+- ``backward(dY)`` returns dX and fills ``grads``; it never changes a parameter.
+- ``n_inputs`` / ``n_outputs`` and ``config()`` (JSON-able, enough to rebuild the layer without
+  its values; ``layer_from_config`` does the reverse).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import BackpropError, check_dtype, check_int
+from .activations import Activation, get_activation
+from .initializers import as_generator, get_initializer
+
+__all__ = ["Layer", "Dense", "layer_from_config", "LAYERS"]
+
+
+class Layer:
+    """Base class of all layers (see the module docstring for the contract)."""
+
+    n_inputs: int
+    n_outputs: int
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.frozen: set[str] = set()
+
+    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dY: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        raise NotImplementedError
+
+    @property
+    def trainable(self) -> list[str]:
+        """Names of the parameters an optimizer updates, in a stable order."""
+        return [name for name in self.params if name not in self.frozen]
+
+    def _allocate_grads(self) -> None:
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+
+
+class Dense(Layer):
+    """Fully connected layer: Z = X @ W + b, A = activation(Z).
+
+    W has shape (n_inputs, n_outputs) as scikit-learn's ``coefs_``; b has shape (n_outputs,).
+
+    Backward, with dZ the delta of each neuron::
+
+        dZ = activation.backward(Z, A, dA)   # dA * f'(Z)
+        dW = X.T @ dZ
+        db = dZ.sum(axis=0)
+        dX = dZ @ W.T
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int,
+        activation: str | Activation | None = "identity",
+        weight_init="glorot",
+        bias_init=0.0,
+        use_bias: bool = True,
+        trainable_bias: bool = True,
+        seed: int | np.random.Generator | None = None,
+        dtype=np.float64,
+    ):
+        super().__init__()
+        self.n_inputs = check_int("n_inputs", n_inputs)
+        self.n_outputs = check_int("n_outputs", n_outputs)
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.dtype = check_dtype("dtype", dtype)
+        rng = as_generator(seed)
+        W = get_initializer(weight_init)((self.n_inputs, self.n_outputs), rng)
+        self.params["W"] = np.ascontiguousarray(W, dtype=self.dtype)
+        if self.use_bias:
+            b = get_initializer(bias_init)((self.n_outputs,), rng)
+            self.params["b"] = np.ascontiguousarray(b, dtype=self.dtype)
+            if not trainable_bias:
+                self.frozen.add("b")
+        self._allocate_grads()
+        self.X = self.Z = self.A = None
+
+    # -- forward and backward ------------------------------------------------------------------
+    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        Z = X @ self.params["W"]
+        if self.use_bias:
+            Z += self.params["b"]
+        A = self.activation.forward(Z)
+        self.X, self.Z, self.A = X, Z, A
+        return A
+
+    def backward(self, dA: np.ndarray) -> np.ndarray:
+        if self.Z is None:
+            raise BackpropError("Dense.backward needs a forward pass first; call forward(X)")
+        return self.backward_net(self.activation.backward(self.Z, self.A, dA))
+
+    def backward_net(self, dZ: np.ndarray) -> np.ndarray:
+        """Backward from the gradient of the net input Z (used by from-logits losses)."""
+        np.matmul(self.X.T, dZ, out=self.grads["W"])
+        if self.use_bias:
+            np.sum(dZ, axis=0, out=self.grads["b"])
+        self.dZ = dZ
+        return dZ @ self.params["W"].T
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    @property
+    def trainable_bias(self) -> bool:
+        return self.use_bias and "b" not in self.frozen
+
+    def config(self) -> dict:
+        return {
+            "type": "Dense",
+            "n_inputs": self.n_inputs,
+            "n_outputs": self.n_outputs,
+            "activation": self.activation.config(),
+            "use_bias": self.use_bias,
+            "trainable_bias": self.trainable_bias,
+            "dtype": self.dtype.name,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Dense({self.n_inputs}, {self.n_outputs}, activation={self.activation.name!r}"
+            + ("" if self.use_bias else ", use_bias=False")
+            + ("" if self.trainable_bias or not self.use_bias else ", trainable_bias=False")
+            + ")"
+        )
+
+
+LAYERS: dict[str, type[Layer]] = {"Dense": Dense}
+
+
+def layer_from_config(config: dict, dtype=None) -> Layer:
+    """Rebuild a layer (with zero-initialised values) from ``layer.config()``."""
+    config = dict(config)
+    kind = config.pop("type", None)
+    if kind not in LAYERS:
+        raise BackpropError(
+            f"layer `type` must be one of {', '.join(sorted(LAYERS))}; got {kind!r}"
+        )
+    if dtype is not None:
+        config["dtype"] = dtype
+    return LAYERS[kind](**config, weight_init="zeros", bias_init="zeros")

@@ -1,0 +1,276 @@
+"""Network: a stack of layers with forward, reverse-order backward and parameters in a stable order.
+
+Parameters are named ``W1, b1, W2, b2, ...`` (layer 1 is the first layer after the inputs);
+``parameters()``, ``gradients()``, ``get_weights()`` and ``set_weights()`` all use that order.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import numpy as np
+
+from ._validation import BackpropError, as_batch, as_targets, check_dtype, describe
+from .activations import Activation
+from .initializers import as_generator
+from .layers import Dense, Layer
+from .losses import Loss, get_loss
+
+__all__ = ["Network"]
+
+
+class Network:
+    """A feed-forward network.
+
+    >>> net = Network.from_sizes([2, 2, 1], activation="sigmoid", seed=0)
+    >>> net
+    Network 2-2-1 (sigmoid)
+    """
+
+    def __init__(self, layers: Sequence[Layer], loss: str | Loss = "half_sse"):
+        layers = list(layers)
+        if not layers or not all(isinstance(layer, Layer) for layer in layers):
+            raise BackpropError(
+                f"`layers` must be a non-empty list of Layer objects; got {describe(layers)}"
+            )
+        for i, (a, b) in enumerate(zip(layers, layers[1:]), start=1):
+            if a.n_outputs != b.n_inputs:
+                raise BackpropError(
+                    f"layer {i} has {a.n_outputs} outputs but layer {i + 1} expects "
+                    f"{b.n_inputs} inputs; the sizes must chain"
+                )
+        dtypes = {np.dtype(getattr(layer, "dtype", np.float64)) for layer in layers}
+        if len(dtypes) != 1:
+            raise BackpropError(f"all layers must share one dtype; got {sorted(d.name for d in dtypes)}")
+        self.layers = layers
+        self.dtype = dtypes.pop()
+        self.loss_fn = self._resolve_loss(loss)
+
+    @classmethod
+    def from_sizes(
+        cls,
+        sizes: Sequence[int],
+        activation: str | Activation = "sigmoid",
+        output_activation: str | Activation | None = None,
+        weight_init="normal",
+        bias_init=0.0,
+        use_bias: bool = True,
+        trainable_bias: bool = True,
+        loss: str | Loss = "half_sse",
+        seed: int | np.random.Generator | None = None,
+        dtype=np.float64,
+    ) -> "Network":
+        """Dense layers for consecutive sizes, e.g. ``[64, 32, 16, 10]`` (seed 003's form).
+
+        ``output_activation=None`` means the output layer uses ``activation`` too. One Generator
+        built from ``seed`` draws every layer's weights, first layer first.
+        """
+        sizes = list(sizes)
+        if len(sizes) < 2 or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in sizes
+        ):
+            raise BackpropError(
+                f"`sizes` must list at least two positive integers (inputs, ..., outputs); got {describe(sizes)}"
+            )
+        rng = as_generator(seed)
+        out_act = activation if output_activation is None else output_activation
+        layers = [
+            Dense(
+                n_in,
+                n_out,
+                activation=out_act if i == len(sizes) - 2 else activation,
+                weight_init=weight_init,
+                bias_init=bias_init,
+                use_bias=use_bias,
+                trainable_bias=trainable_bias,
+                seed=rng,
+                dtype=dtype,
+            )
+            for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]))
+        ]
+        return cls(layers, loss=loss)
+
+    # -- description ---------------------------------------------------------------------------
+    @property
+    def sizes(self) -> list[int]:
+        return [self.layers[0].n_inputs] + [layer.n_outputs for layer in self.layers]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_inputs
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].n_outputs
+
+    def __repr__(self) -> str:
+        acts = [getattr(layer, "activation", None) for layer in self.layers]
+        names = [a.name if a is not None else type(l).__name__ for a, l in zip(acts, self.layers)]
+        hidden = sorted(set(names[:-1]))
+        if not hidden or hidden == [names[-1]]:
+            desc = names[-1]
+        else:
+            desc = f"{'/'.join(hidden)}, {names[-1]} output"
+        return f"Network {'-'.join(map(str, self.sizes))} ({desc})"
+
+    def config(self) -> dict:
+        return {"layers": [layer.config() for layer in self.layers], "loss": self.loss_fn.config()}
+
+    # -- parameters ----------------------------------------------------------------------------
+    def named_parameters(self) -> list[tuple[str, np.ndarray]]:
+        """(name, live array) for every parameter: W1, b1, W2, b2, ..."""
+        return [
+            (f"{name}{i}", p)
+            for i, layer in enumerate(self.layers, start=1)
+            for name, p in layer.params.items()
+        ]
+
+    def parameters(self) -> list[np.ndarray]:
+        """The live parameter arrays (changing one in place changes the network)."""
+        return [p for _, p in self.named_parameters()]
+
+    def _grads(self) -> list[np.ndarray]:
+        return [layer.grads[name] for layer in self.layers for name in layer.params]
+
+    def trainable(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(params, grads) of the parameters an optimizer may update, frozen ones left out."""
+        params, grads = [], []
+        for layer in self.layers:
+            for name in layer.trainable:
+                params.append(layer.params[name])
+                grads.append(layer.grads[name])
+        return params, grads
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of all parameters in ``parameters()`` order."""
+        return [p.copy() for p in self.parameters()]
+
+    def set_weights(self, weights: Sequence) -> "Network":
+        """Copy values into the parameters (same order and shapes as ``get_weights()``)."""
+        named = self.named_parameters()
+        weights = list(weights)
+        if len(weights) != len(named):
+            raise BackpropError(
+                f"`weights` must hold {len(named)} arrays ({', '.join(n for n, _ in named)}); got {len(weights)}"
+            )
+        arrays = []
+        for (name, p), w in zip(named, weights):
+            w = np.asarray(w, dtype=p.dtype)
+            if w.shape != p.shape:
+                raise BackpropError(f"weights for `{name}` must have shape {p.shape}; got shape {w.shape}")
+            arrays.append(w)
+        for (_, p), w in zip(named, arrays):
+            p[...] = w
+        return self
+
+    def copy(self, dtype=None) -> "Network":
+        """A deep copy, optionally converted to another dtype."""
+        clone = copy.deepcopy(self)
+        if dtype is not None:
+            dtype = check_dtype("dtype", dtype)
+            for layer in clone.layers:
+                layer.params = {k: v.astype(dtype) for k, v in layer.params.items()}
+                layer._allocate_grads()
+                layer.dtype = dtype
+            clone.dtype = dtype
+        for layer in clone.layers:
+            layer.X = layer.Z = layer.A = None
+        return clone
+
+    # -- forward and backward ------------------------------------------------------------------
+    def _resolve_loss(self, loss) -> Loss:
+        if loss is None:
+            return self.loss_fn
+        loss = get_loss(loss)
+        if loss.from_logits:
+            last = self.layers[-1]
+            act = getattr(last, "activation", None)
+            if act is None or not hasattr(last, "backward_net") or act.name not in (loss.link, "identity"):
+                raise BackpropError(
+                    f"loss {loss.name!r} is computed from logits and needs an output layer with "
+                    f"activation {loss.link!r} or 'identity'; got {getattr(act, 'name', type(last).__name__)!r}"
+                )
+        return loss
+
+    def _forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        for layer in self.layers:
+            X = layer.forward(X, training)
+        return X
+
+    def forward(self, X) -> np.ndarray:
+        """Outputs for a batch (n, n_inputs) or for one sample (n_inputs,) -> (n_outputs,)."""
+        X2, was_1d = as_batch("X", X, self.n_inputs, self.dtype)
+        out = self._forward(X2)
+        return out[0] if was_1d else out
+
+    predict = forward
+
+    def _prepare(self, X, Y):
+        X2, _ = as_batch("X", X, self.n_inputs, self.dtype)
+        Y2 = as_targets("Y", Y, X2.shape[0], self.n_outputs, self.dtype)
+        return X2, Y2
+
+    def _loss_value(self, Y: np.ndarray, loss: Loss, sample_weight=None) -> float:
+        """Loss of the cached forward pass."""
+        last = self.layers[-1]
+        return loss.value(last.Z if loss.from_logits else last.A, Y, sample_weight)
+
+    def _backprop(self, Y: np.ndarray, loss: Loss, sample_weight=None) -> float:
+        """Loss of the cached forward pass, then backward through every layer (fills grads)."""
+        last = self.layers[-1]
+        if loss.from_logits:
+            value = loss.value(last.Z, Y, sample_weight)
+            dX = last.backward_net(loss.gradient(last.Z, Y, sample_weight))
+            rest = self.layers[-2::-1]
+        else:
+            value = loss.value(last.A, Y, sample_weight)
+            dX = loss.gradient(last.A, Y, sample_weight)
+            rest = self.layers[::-1]
+        for layer in rest:
+            dX = layer.backward(dX)
+        return value
+
+    def backward(self, dY) -> np.ndarray:
+        """Backward from d loss / d output of the last forward pass; fills grads, returns dX."""
+        dX = np.asarray(dY, dtype=self.dtype)
+        last = self.layers[-1]
+        if last.A is None:
+            raise BackpropError("backward needs a forward pass first; call forward(X)")
+        if dX.ndim == 1:
+            dX = dX.reshape(1, -1)
+        if dX.shape != last.A.shape:
+            raise BackpropError(f"`dY` must have shape {last.A.shape}; got shape {np.shape(dY)}")
+        for layer in reversed(self.layers):
+            dX = layer.backward(dX)
+        return dX
+
+    def loss(self, X, Y, loss=None, sample_weight=None) -> float:
+        """The loss on (X, Y); ``loss`` names a loss function, default the network's own."""
+        loss = self._resolve_loss(loss)
+        X2, Y2 = self._prepare(X, Y)
+        self._forward(X2)
+        return self._loss_value(Y2, loss, sample_weight)
+
+    def gradients(self, X, Y, loss=None, sample_weight=None) -> list[np.ndarray]:
+        """d loss / d parameter for every parameter, in ``parameters()`` order (copies)."""
+        loss = self._resolve_loss(loss)
+        X2, Y2 = self._prepare(X, Y)
+        self._forward(X2, training=True)
+        self._backprop(Y2, loss, sample_weight)
+        return [g.copy() for g in self._grads()]
+
+    def train_step(self, X, Y, optimizer, loss=None, sample_weight=None) -> float:
+        """One forward/backward pass and one optimizer step; returns the loss before the step."""
+        loss = self._resolve_loss(loss)
+        X2, Y2 = self._prepare(X, Y)
+        self._forward(X2, training=True)
+        value = self._backprop(Y2, loss, sample_weight)
+        optimizer.step(*self.trainable())
+        return value
+
+    def fit(self, X, Y, **kwargs):
+        """Train; see :func:`backprop.training.fit` for the arguments. Returns a History."""
+        from .training import fit
+
+        return fit(self, X, Y, **kwargs)

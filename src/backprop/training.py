@@ -1,0 +1,147 @@
+"""The fit loop: batching, shuffling, validation, callbacks -> History. Never prints.
+
+Progress is shown by a callback (``backprop.progress.ProgressBar``) that the caller passes in.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ._validation import BackpropError, check_int, describe
+from .callbacks import Callback, History, TrainState
+from .initializers import as_generator
+from .optimizers import Optimizer, get_optimizer
+
+__all__ = ["fit", "accuracy", "METRICS", "iterate_batches"]
+
+
+def accuracy(out: np.ndarray, Y: np.ndarray) -> float:
+    """Fraction of samples whose predicted class matches: argmax for several outputs, a 0.5
+    threshold for one."""
+    if out.shape[1] == 1:
+        return float(np.mean((out[:, 0] > 0.5) == (Y[:, 0] > 0.5)))
+    return float(np.mean(np.argmax(out, axis=1) == np.argmax(Y, axis=1)))
+
+
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"accuracy": accuracy}
+
+
+def iterate_batches(n: int, batch_size: int, rng: np.random.Generator | None):
+    """Index arrays (or slices, unshuffled) covering range(n) in batches of ``batch_size``."""
+    if rng is None:
+        for start in range(0, n, batch_size):
+            yield slice(start, start + batch_size)
+        return
+    order = rng.permutation(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def _resolve_optimizer(optimizer, lr) -> Optimizer:
+    if optimizer is None:
+        return get_optimizer("sgd", lr=0.1 if lr is None else lr)
+    if isinstance(optimizer, Optimizer) and lr is not None:
+        raise BackpropError(
+            "give `lr` or an `optimizer` instance, not both; set the rate on the optimizer "
+            f"(got lr={lr!r} and optimizer={optimizer!r})"
+        )
+    return get_optimizer(optimizer, lr=lr)
+
+
+def fit(
+    network,
+    X,
+    Y,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    lr: float | None = None,
+    optimizer: Optimizer | str | None = None,
+    loss=None,
+    shuffle: bool = True,
+    seed: int | np.random.Generator | None = None,
+    validation_data: tuple | None = None,
+    metrics: Sequence[str] = (),
+    callbacks: Sequence[Callback] = (),
+    sample_weight=None,
+) -> History:
+    """Train ``network`` on (X, Y) and return the per-epoch History.
+
+    - ``lr`` (default 0.1, seed 003's alpha) builds plain SGD; or pass ``optimizer`` (an
+      Optimizer, or "sgd"/"adam" with ``lr``).
+    - ``batch_size=1`` with ``shuffle=False`` is the tutorials' per-sample (online) training.
+    - The epoch's ``loss`` is the sum of the per-batch losses (each taken before its update),
+      weighted by batch share for mean-reduced losses: with batch_size=1, loss="sse"
+      (reduction "sum") it is exactly the error the Brownlee tutorial prints.
+    - ``validation_data=(X_val, Y_val)`` adds ``val_loss`` and ``val_<metric>`` per epoch.
+    - Ctrl-C stops training cleanly after the current step; ``history.interrupted`` is then True.
+    """
+    epochs = check_int("epochs", epochs)
+    batch_size = check_int("batch_size", batch_size)
+    loss_fn = network._resolve_loss(loss)
+    X2, Y2 = network._prepare(X, Y)
+    n = X2.shape[0]
+    weights = None if sample_weight is None else loss_fn._weights(n, sample_weight)
+    optimizer = _resolve_optimizer(optimizer, lr)
+    for name in metrics:
+        if name not in METRICS:
+            raise BackpropError(f"`metrics` entries must be one of {', '.join(METRICS)}; got {name!r}")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise BackpropError(
+                f"`validation_data` must be a pair (X_val, Y_val); got {describe(validation_data)}"
+            )
+        X_val, Y_val = network._prepare(*validation_data)
+    callbacks = list(callbacks or ())
+
+    rng = as_generator(seed)
+    history = History()
+    state = TrainState(network=network, optimizer=optimizer, history=history, rng=rng, epochs=epochs,
+                       n_batches=-(-n // batch_size))
+    params, grads = network.trainable()
+    mean = loss_fn.reduction == "mean"
+    w_total = float(np.sum(weights)) if weights is not None else float(n)
+
+    for cb in callbacks:
+        cb.on_train_begin(state)
+    try:
+        for epoch in range(epochs):
+            state.epoch = epoch
+            for cb in callbacks:
+                cb.on_epoch_begin(state)
+            total = 0.0
+            for b, idx in enumerate(iterate_batches(n, batch_size, rng if shuffle else None)):
+                Xb, Yb = X2[idx], Y2[idx]
+                wb = None if weights is None else weights[idx]
+                network._forward(Xb, training=True)
+                value = network._backprop(Yb, loss_fn, wb)
+                optimizer.step(params, grads)
+                if mean:
+                    share = Xb.shape[0] if wb is None else float(np.sum(wb))
+                    value *= share / w_total
+                total += value
+                state.batch = b
+                for cb in callbacks:
+                    cb.on_batch_end(state)
+            logs = {"loss": total}
+            if validation_data is not None:
+                out = network._forward(X_val)
+                logs["val_loss"] = network._loss_value(Y_val, loss_fn)
+                for name in metrics:
+                    logs[f"val_{name}"] = METRICS[name](out, Y_val)
+            optimizer.epoch_end(total)
+            history.record(epoch, logs)
+            state.logs = logs
+            for cb in callbacks:
+                cb.on_epoch_end(state)
+            if state.stop_training:
+                break
+    except KeyboardInterrupt:
+        history.interrupted = True
+        history.stop_reason = "interrupted (Ctrl-C)"
+    finally:
+        for cb in callbacks:
+            cb.on_train_end(state)
+    return history

@@ -14,7 +14,7 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-
     return float(np.max(np.abs(analytic - numeric) / scale)) if analytic.size else 0.0
 
 
-def numerical_gradients(network, X, Y, loss=None, eps: float = 1e-6, sample_weight=None) -> list[np.ndarray]:
+def numerical_gradients(network, X, Y, loss=None, eps: float = 1e-5, sample_weight=None) -> list[np.ndarray]:
     """d loss / d parameter by central differences, (f(p + eps) - f(p - eps)) / (2 eps), entry by
     entry on a float64 copy of ``network`` (the network itself is left untouched)."""
     net = network.copy(dtype=np.float64)
@@ -34,7 +34,7 @@ def numerical_gradients(network, X, Y, loss=None, eps: float = 1e-6, sample_weig
     return grads
 
 
-def gradcheck(network, X, Y, loss=None, eps: float = 1e-6, floor: float = 1e-4, sample_weight=None) -> dict[str, float]:
+def gradcheck(network, X, Y, loss=None, eps: float = 1e-5, floor: float = 1e-4, sample_weight=None) -> dict[str, float]:
     """Largest relative error between backprop and finite differences, per parameter array.
 
     Returns ``{"W1": 3.1e-10, "b1": ..., ...}`` in ``parameters()`` order; values below about

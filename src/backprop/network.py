@@ -46,6 +46,7 @@ class Network:
         self.layers = layers
         self.dtype = dtypes.pop()
         self.loss_fn = self._resolve_loss(loss)
+        self.metadata: dict = {}  # JSON-able extras saved with the model (see backprop.io)
 
     @classmethod
     def from_sizes(
@@ -268,6 +269,21 @@ class Network:
         value = self._backprop(Y2, loss, sample_weight)
         optimizer.step(*self.trainable())
         return value
+
+    def save(self, path, metadata: dict | None = None):
+        """Save to a .safetensors file (atomic); ``metadata`` defaults to ``self.metadata``."""
+        from .io import save_network  # io sits above network; imported on use
+
+        return save_network(self, path, self.metadata if metadata is None else metadata)
+
+    @classmethod
+    def load(cls, path) -> "Network":
+        """Load a network saved by ``save``; its metadata is in ``.metadata``."""
+        from .io import load_network
+
+        network, metadata = load_network(path)
+        network.metadata = metadata
+        return network
 
     def fit(self, X, Y, **kwargs):
         """Train; see :func:`backprop.training.fit` for the arguments. Returns a History."""

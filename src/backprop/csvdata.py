@@ -73,9 +73,13 @@ class Table:
         missing = [n for n in names if n not in self.columns]
         if missing:
             what = "column" if len(missing) == 1 else "columns"
+            hint = ""
+            if any(parse_number(c) is not None for c in self.columns):
+                hint = " (its first line looks like data: if the file has no header line, pass --no-header)"
+            shown = ", ".join(map(repr, self.columns[:20])) + (", ..." if len(self.columns) > 20 else "")
             raise BackpropError(
                 f"`{argument}`: {self.source} has no {what} {', '.join(map(repr, missing))}; "
-                f"its columns are {', '.join(map(repr, self.columns))}"
+                f"its columns are {shown}{hint}"
             )
         return [self.columns.index(n) for n in names]
 

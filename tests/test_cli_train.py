@@ -412,3 +412,18 @@ def test_evaluate_report_on_a_hand_built_model(tmp_path, capsys):
     x = np.array([x for x, _ in rows], dtype=float)
     loss = np.mean(np.log1p(np.exp(-2 * x * t)))
     assert f"loss (softmax_cross_entropy): {loss:.6g}" in out
+
+
+def test_divergence_is_reported_and_nothing_saved(tmp_path, capsys):
+    # A learning rate that blows the loss up stops training at once, keeps the old model file,
+    # and says what to change.
+    data = tmp_path / "lin.csv"
+    linear_csv(data, n=40)
+    model = _write(tmp_path, "m.safetensors", "old model")
+    code, _, err = run_cli(capsys, "train", data, "--target", "t", "--optimizer", "sgd", "--lr", "1e6",
+                           "--epochs", "30", "--out", model)
+    assert code == 1
+    assert "training diverged: the loss became" in one_line_error(err) and "smaller `--lr`" in err
+    assert len([line for line in err.splitlines() if line.startswith("[train]")]) < 30
+    assert "RuntimeWarning" not in err
+    assert model.read_text() == "old model"

@@ -52,7 +52,8 @@ class Standardizer:
         """Learn the column means and standard deviations of ``X`` (n, k)."""
         X = np.asarray(X, dtype=np.float64)
         X = X.reshape(len(X), -1)
-        scale = X.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):  # |x| near 1e308: scale 1 below
+            scale = X.std(axis=0)
         scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0
         return cls(X.mean(axis=0), scale)
 

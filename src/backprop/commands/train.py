@@ -69,7 +69,9 @@ def run(args) -> int:
         metrics=("accuracy",) if pre.task == "classify" and len(val_rows) else (),
         callbacks=build_callbacks(args),
     )
-    history = network.fit(X[train_rows], Y[train_rows], **fit_kwargs)
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, once
+        history = network.fit(X[train_rows], Y[train_rows], **fit_kwargs)
+    _check_converged(history, args, lr)
     if history.interrupted:
         note(f"interrupted after {len(history)} of {args.epochs} epochs; saving the model as it is now")
 
@@ -101,9 +103,27 @@ def run(args) -> int:
 
 def build_callbacks(args) -> list:
     """Every training callback, built in one place (progress now; checkpoints can join here)."""
+    from ..callbacks import LambdaCallback
     from ..progress import ProgressBar
 
-    return [] if args.quiet else [ProgressBar(desc="train")]
+    def stop_if_diverged(state):
+        if not np.isfinite(state.logs["loss"]):
+            state.stop_training = True
+
+    progress = [] if args.quiet else [ProgressBar(desc="train")]
+    return [LambdaCallback(stop_if_diverged), *progress]
+
+
+def _check_converged(history, args, lr) -> None:
+    """A loss that became NaN or infinite leaves no usable model: say so (the old file stays)."""
+    from .._validation import BackpropError
+
+    bad = next((i for i, v in enumerate(history.loss) if not np.isfinite(v)), None)
+    if bad is not None:
+        raise BackpropError(
+            f"training diverged: the loss became {history.loss[bad]} in epoch {bad + 1}; nothing was "
+            f"saved; try a smaller `--lr` (it was {lr:g}) or fewer hidden units"
+        )
 
 
 def build_network(pre, args):

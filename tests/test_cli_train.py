@@ -225,6 +225,25 @@ def test_ctrl_c_saves_the_model(tmp_path, capsys, monkeypatch):
     assert training["interrupted"] is True and training["epochs_run"] == 3
 
 
+def test_ctrl_c_in_the_first_epoch(tmp_path, capsys, monkeypatch):
+    # A Ctrl-C before any epoch finished still saves the model; the curve is skipped with a note.
+    from backprop.callbacks import Callback
+
+    class CtrlC(Callback):
+        def on_batch_end(self, state):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_command, "build_callbacks", lambda args: [CtrlC()])
+    data = tmp_path / "d.csv"
+    blobs_csv(data, n=30)
+    model = tmp_path / "m.safetensors"
+    code, _, err = run_cli(capsys, "train", data, "--target", "kind", "--out", model,
+                           "--plot", tmp_path / "c.png")
+    assert code == 0 and "interrupted after 0 of 100 epochs" in err and "no loss curve" in err
+    assert Network.load(model).metadata["training"]["epochs_run"] == 0
+    assert not (tmp_path / "c.png").exists()
+
+
 def test_seed_makes_training_reproducible(tmp_path, capsys):
     # Two runs with the same seed write identical weights; another seed differs.
     data = tmp_path / "d.csv"
@@ -243,8 +262,9 @@ def test_seed_makes_training_reproducible(tmp_path, capsys):
     [
         (["--hidden", "8,x"], "must be comma-separated positive layer sizes"),
         (["--validation", "1.5"], "must be a fraction in [0, 1)"),
-        (["--epochs", "0"], "must be a positive integer"),
+        (["--epochs", "0"], "must be an integer >= 1; got '0'"),
         (["--lr", "-1"], "must be a positive number"),
+        (["--seed", "-3"], "must be an integer >= 0"),
         (["--task", "cluster"], "invalid choice"),
         (["--optimizer", "rmsprop"], "invalid choice"),
     ],

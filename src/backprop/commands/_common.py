@@ -34,14 +34,22 @@ def delimiter_type(text: str) -> str:
     return _DELIMITERS[key]
 
 
-def positive_int(text: str) -> int:
+def _integer(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}; got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _integer(text, 1)
+
+
+def seed_type(text: str) -> int:
+    return _integer(text, 0)
 
 
 def _float(text: str) -> float:

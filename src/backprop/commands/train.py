@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ._common import (add_data_options, column_list, fraction, hidden_sizes, note, positive_float,
-                      positive_int, read_table)
+                      positive_int, read_table, refuse_overwrite, seed_type)
 
 NAME = "train"
 HELP = "train a network on a CSV file and save it as a model file"
@@ -41,7 +41,7 @@ def add_arguments(parser):
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
     parser.add_argument("--validation", type=fraction, default=0.1, metavar="FRACTION",
                         help="fraction of rows held out for validation, 0 for none (default 0.1)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=seed_type, default=0,
                         help="seed for the split, the initial weights and the shuffling (default 0)")
     parser.add_argument("--plot", default=None, metavar="CURVE.png",
                         help="also draw the loss per epoch to this image (.png, .svg, .pdf)")
@@ -51,12 +51,15 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from .. import __version__
+    from ..preprocessing import Preprocessor, Standardizer
 
     _check_outputs(args)
     table = read_table(args)
-    pre, X_raw, y = _prepare(table, args)
-    train_rows, val_rows = split_rows(y if pre.task == "classify" else None, len(y), args.validation, args.seed)
-    pre = _fit_scalers(pre, X_raw[train_rows], y[train_rows])
+    task, features, encoder, X_raw, y = _read_task(table, args)
+    train_rows, val_rows = split_rows(y if task == "classify" else None, len(y), args.validation, args.seed)
+    pre = Preprocessor(  # scalers learned on the training rows only
+        task, features, args.target, Standardizer.fit(X_raw[train_rows]), encoder=encoder,
+        target_scaler=Standardizer.fit(y[train_rows]) if task == "regress" else None)
     X, Y = pre.scaler.transform(X_raw), pre.network_targets(y)
 
     network = build_network(pre, args)
@@ -91,7 +94,9 @@ def run(args) -> int:
         backprop_version=__version__,
     )
     network.save(args.out, metadata)
-    if args.plot:
+    if args.plot and not len(history):
+        note(f"no epoch finished, so no loss curve was drawn to {args.plot}")
+    elif args.plot:
         from ..plots import plot_loss_curve
 
         plot_loss_curve(history.history, args.plot, title=f"{network} on {Path(args.data).name}",
@@ -171,18 +176,17 @@ def _check_outputs(args) -> None:
     out = Path(args.out)
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
         raise BackpropError(f"`--out`: cannot write {args.out!r}: its folder does not exist")
-    if out.exists() and Path(args.data).exists() and out.resolve() == Path(args.data).resolve():
-        raise BackpropError(f"`--out` must not be the data file; got {args.out!r} for both")
+    refuse_overwrite(args.out, args.data)
     if args.plot:
         from ..plots import check_plot_path
 
         check_plot_path(args.plot, "--plot")
 
 
-def _prepare(table, args):
-    """Task, features and target of the table -> (Preprocessor without scalers, X_raw, y)."""
+def _read_task(table, args):
+    """(task, feature names, LabelEncoder or None, raw features, target: class indices or values)."""
     from .._validation import BackpropError
-    from ..preprocessing import LabelEncoder, Preprocessor, Standardizer, detect_task
+    from ..preprocessing import LabelEncoder, detect_task
 
     table.require([args.target], "--target")
     if args.features is not None:
@@ -211,23 +215,8 @@ def _prepare(table, args):
             )
         if len(encoder) > max(10, table.n_rows // 2):
             note(f"{len(encoder)} classes in {table.n_rows} rows; for a numeric target use --task regress")
-        y = encoder.encode(labels, table, args.target)
-        pre = Preprocessor(task, features, args.target, Standardizer.fit(X_raw), encoder=encoder)
-    else:
-        y = table.numeric([args.target], "target")[:, 0]
-        pre = Preprocessor(task, features, args.target, Standardizer.fit(X_raw),
-                           target_scaler=Standardizer.fit(y))
-    return pre, X_raw, y
-
-
-def _fit_scalers(pre, X_train, y_train):
-    """The same Preprocessor with its scalers learned on the training rows only."""
-    from dataclasses import replace
-
-    from ..preprocessing import Standardizer
-
-    target_scaler = Standardizer.fit(y_train) if pre.task == "regress" else None
-    return replace(pre, scaler=Standardizer.fit(X_train), target_scaler=target_scaler)
+        return task, features, encoder, X_raw, encoder.encode(labels, table, args.target)
+    return task, features, None, X_raw, table.numeric([args.target], "target")[:, 0]
 
 
 def _final_metrics(network, pre, X, Y, y, train_rows, val_rows) -> dict:

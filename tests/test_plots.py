@@ -91,3 +91,21 @@ def test_cli_plot_is_checked_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "`--plot` must end in" in err and "[train]" not in err
     assert not (tmp_path / "m.st").exists()
+
+
+def test_cli_plot_boundary_regression_and_resolution(tmp_path, capsys):
+    # A 2-feature regression model gets a filled contour of its predictions; an absurd
+    # --resolution is a usage error (exit 2) before anything is drawn.
+    data = tmp_path / "r.csv"
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (40, 2))
+    data.write_text("u,v,h\n" + "".join(f"{a},{b},{a * a + b + 10}\n" for a, b in X))
+    model = tmp_path / "r.st"
+    assert main(["train", str(data), "--target", "h", "--epochs", "3", "--out", str(model), "--quiet"]) == 0
+    assert main(["plot-boundary", str(model), str(data), "--out", str(tmp_path / "r.png"),
+                 "--resolution", "30"]) == 0
+    assert read_png(tmp_path / "r.png").shape[1] > 100
+    capsys.readouterr()
+    assert main(["plot-boundary", str(model), str(data), "--out", str(tmp_path / "x.png"),
+                 "--resolution", "99999"]) == 2
+    assert "must be an integer from 2 to 2000" in capsys.readouterr().err

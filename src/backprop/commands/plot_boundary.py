@@ -6,9 +6,12 @@ rows of DATA on top, coloured by their true target when the file holds it.
 
 from __future__ import annotations
 
+import argparse
+
 from ._common import add_data_options, model_and_data, note, positive_int, refuse_overwrite
 
 NAME = "plot-boundary"
+MAX_RESOLUTION = 2000
 HELP = "draw the decision regions of a model with two features, with the data points"
 
 
@@ -16,9 +19,16 @@ def add_arguments(parser):
     parser.add_argument("model", help="model file written by `backprop train` (two features)")
     parser.add_argument("data", help="CSV file with the model's two feature columns (target optional)")
     parser.add_argument("--out", required=True, metavar="IMAGE", help="image to write (.png, .svg, .pdf)")
-    parser.add_argument("--resolution", type=positive_int, default=200,
-                        help="grid points per axis (default 200)")
+    parser.add_argument("--resolution", type=resolution, default=200,
+                        help=f"grid points per axis, 2 to {MAX_RESOLUTION} (default 200)")
     add_data_options(parser)
+
+
+def resolution(text: str) -> int:
+    value = positive_int(text)
+    if not 2 <= value <= MAX_RESOLUTION:
+        raise argparse.ArgumentTypeError(f"must be an integer from 2 to {MAX_RESOLUTION}; got {text!r}")
+    return value
 
 
 def run(args) -> int:

@@ -1,0 +1,165 @@
+"""Pieces shared by the CSV sub-commands: data-file options, argument types, stderr notes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..csvdata import Table, read_csv
+
+_DELIMITERS = {"comma": ",", ",": ",", "semicolon": ";", ";": ";", "tab": "\t", "\\t": "\t"}
+
+
+def note(message: str) -> None:
+    """A log line for the user: stderr, so stdout keeps only results."""
+    print(f"[backprop] {message}", file=sys.stderr, flush=True)
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--delimiter`` and ``--no-header`` for commands that read a CSV file."""
+    parser.add_argument("--delimiter", type=delimiter_type, default=None, metavar="D",
+                        help="comma, semicolon or tab (default: guessed from the header line)")
+    parser.add_argument("--no-header", action="store_true",
+                        help="the file has no header line; columns are named column1, column2, ...")
+
+
+def read_table(args) -> Table:
+    return read_csv(args.data, header=not args.no_header, delimiter=args.delimiter)
+
+
+def delimiter_type(text: str) -> str:
+    key = text.lower() if len(text) > 1 else text
+    if key not in _DELIMITERS:
+        raise argparse.ArgumentTypeError(f"must be comma, semicolon or tab; got {text!r}")
+    return _DELIMITERS[key]
+
+
+def _integer(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}; got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _integer(text, 1)
+
+
+def seed_type(text: str) -> int:
+    return _integer(text, 0)
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def positive_float(text: str) -> float:
+    value = _float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = _float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1); got {text!r}")
+    return value
+
+
+def hidden_sizes(text: str) -> list[int]:
+    """"32,16" -> [32, 16]; "" or "none" -> [] (no hidden layer)."""
+    if text.strip().lower() in ("", "none", "0"):
+        return []
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated positive layer sizes like 32,16 (or none); got {text!r}"
+        )
+    return sizes
+
+
+def column_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"must be comma-separated column names like a,b,c; got {text!r}")
+    return names
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Plain text table: numbers right-aligned, text left-aligned."""
+    from ..csvdata import parse_number
+
+    cells = [[str(c) for c in r] for r in [header] + rows]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
+    numeric = [all(parse_number(r[j]) is not None for r in cells[1:]) for j in range(len(header))]
+    lines = []
+    for r in cells:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def regression_scores(y_true, y_pred) -> dict:
+    """R2 = 1 - SS_res / SS_tot, MAE and RMSE, in the target's own units."""
+    import numpy as np
+
+    y_true = np.asarray(y_true, dtype=np.float64)
+    err = np.asarray(y_pred, dtype=np.float64) - y_true
+    ss_res = float(np.sum(err**2))
+    ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
+    if ss_tot > 0:
+        r2 = 1.0 - ss_res / ss_tot
+    else:  # a constant target: scikit-learn's convention, 1 for a perfect fit, else 0
+        r2 = 1.0 if ss_res == 0 else 0.0
+    return {"r2": r2, "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
+
+
+def scores(pre, out, y) -> dict:
+    """Accuracy (classify) or R2/MAE/RMSE (regress) of network outputs ``out`` against ``y``
+    (class indices or target values)."""
+    import numpy as np
+
+    predicted = pre.decode(out)
+    if pre.task == "classify":
+        return {"accuracy": float(np.mean(predicted == np.asarray(y)))}
+    return regression_scores(y, predicted)
+
+
+def model_and_data(args, check=None):
+    """(network, preprocessor, table, scaled features) for ``args.model`` and ``args.data``;
+    the model's features are matched by name, and unused columns are mentioned on stderr.
+    ``check(network, preprocessor)`` may refuse the model before the data is read."""
+    from ..preprocessing import load_model
+
+    network, pre = load_model(args.model)
+    if check is not None:
+        check(network, pre)
+    table = read_table(args)
+    X = pre.transform(table)
+    unused = [c for c in table.columns if c not in pre.features and c != pre.target]
+    if unused:
+        note(f"ignoring columns the model does not use: {', '.join(unused)}")
+    return network, pre, table, X
+
+
+def refuse_overwrite(out, *inputs) -> None:
+    """Never write an output over one of the input files."""
+    from pathlib import Path
+
+    from .._validation import BackpropError
+
+    if out is None or str(out) == "-" or not Path(out).exists():
+        return
+    for path in inputs:
+        if Path(path).exists() and Path(out).resolve() == Path(path).resolve():
+            raise BackpropError(f"`--out` must not overwrite the input file {str(path)!r}; choose another name")

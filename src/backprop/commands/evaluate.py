@@ -1,0 +1,62 @@
+"""`backprop evaluate MODEL DATA.csv`: how good a model is on labelled data.
+
+Classification: accuracy, loss, a per-class report (precision, recall, F1, support) and the
+confusion matrix. Regression: R2, MAE and RMSE in the target's own units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import add_data_options, format_table, model_and_data, regression_scores
+
+NAME = "evaluate"
+HELP = "score a trained model on a CSV file that holds the true target"
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="model file written by `backprop train`")
+    parser.add_argument("data", help="CSV file with the model's feature columns and its target column")
+    add_data_options(parser)
+
+
+def run(args) -> int:
+    from .._validation import BackpropError
+
+    network, pre, table, X = model_and_data(args)
+    if not pre.has_target(table):
+        raise BackpropError(
+            f"`data`: {table.source} has no column {pre.target!r}, the target the model predicts; "
+            "evaluate needs the true values (use `backprop predict` for data without them)"
+        )
+    y = pre.targets(table)
+    out = network.predict(X)
+    print(f"rows: {table.n_rows}")
+    if pre.task == "classify":
+        _report_classification(pre, out, y, network.loss(X, pre.network_targets(y)), network.loss_fn.name)
+    else:
+        for name, value in regression_scores(y, pre.decode(out)).items():
+            print(f"{name}: {value:.6g}")
+    return 0
+
+
+def _report_classification(pre, out, y, loss, loss_name) -> None:
+    names = [str(c) for c in pre.encoder.classes]
+    k = len(names)
+    predicted = pre.decode(out)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y, predicted), 1)
+    print(f"accuracy: {np.mean(predicted == y):.6g}")
+    print(f"loss ({loss_name}): {loss:.6g}")
+    print()
+    rows = []
+    for i, name in enumerate(names):
+        tp, n_pred, n_true = confusion[i, i], confusion[:, i].sum(), confusion[i, :].sum()
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / n_true if n_true else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append([name, f"{precision:.3f}", f"{recall:.3f}", f"{f1:.3f}", str(n_true)])
+    print(format_table(["class", "precision", "recall", "f1", "support"], rows))
+    print()
+    print("confusion matrix (rows: true class, columns: predicted class)")
+    print(format_table(["true \\ predicted", *names], [[n, *map(str, r)] for n, r in zip(names, confusion)]))

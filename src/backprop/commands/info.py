@@ -1,0 +1,61 @@
+"""`backprop info MODEL`: what a model file holds (architecture, parameters, training, metrics)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ._common import format_table
+
+NAME = "info"
+HELP = "describe a model file: architecture, parameter count, training settings, final metrics"
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="model file (.safetensors) written by backprop")
+    parser.add_argument("--json", action="store_true",
+                        help="print the architecture and metadata as JSON instead")
+
+
+def run(args) -> int:
+    from ..network import Network
+
+    network = Network.load(args.model)
+    meta = network.metadata
+    if args.json:
+        print(json.dumps({"architecture": network.config(), "metadata": meta}, indent=2))
+        return 0
+    n_params = sum(p.size for p in network.parameters())
+    print(f"model: {args.model} ({Path(args.model).stat().st_size} bytes)")
+    print(f"network: {network}")
+    rows = []
+    for i, layer in enumerate(network.layers, start=1):
+        act = getattr(layer, "activation", None)
+        rows.append([str(i), type(layer).__name__, f"{layer.n_inputs} -> {layer.n_outputs}",
+                     act.name if act is not None else "-", str(sum(p.size for p in layer.params.values()))])
+    print(format_table(["layer", "type", "shape", "activation", "parameters"], rows))
+    print(f"parameters: {n_params} ({network.dtype.name})")
+    print(f"loss: {network.loss_fn.name} ({network.loss_fn.reduction})")
+    if "task" in meta:
+        print(f"task: {meta['task']}")
+    if "target" in meta:
+        print(f"target: {meta['target']}")
+    if "features" in meta:
+        print(f"features ({len(meta['features'])}): {', '.join(map(str, meta['features']))}")
+    if "classes" in meta:
+        print(f"classes ({len(meta['classes'])}): {', '.join(map(str, meta['classes']))}")
+    for section in ("training", "metrics"):
+        if isinstance(meta.get(section), dict) and meta[section]:
+            print(f"{section}:")
+            for key, value in meta[section].items():
+                shown = (f"{value:.6g}" if isinstance(value, float)
+                         else value if isinstance(value, str) else json.dumps(value))
+                print(f"  {key}: {shown}")
+    if "backprop_version" in meta:
+        print(f"written by: backprop {meta['backprop_version']}")
+    known = {"task", "target", "features", "classes", "training", "metrics", "backprop_version",
+             "scaler", "target_scaler", "history"}
+    other = sorted(set(meta) - known)
+    if other:
+        print(f"other metadata: {', '.join(other)} (see --json)")
+    return 0

@@ -1,0 +1,242 @@
+"""`backprop train DATA.csv --target COLUMN --out MODEL`: train a network on a CSV file.
+
+Features are standardised (the scaler is learned on the training rows and stored in the model);
+classification uses a softmax output with softmax cross-entropy (for two classes too), regression
+an identity output with mean squared error on the standardised target.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._common import (add_data_options, column_list, fraction, hidden_sizes, note, positive_float,
+                      positive_int, read_table, refuse_overwrite, seed_type)
+
+NAME = "train"
+HELP = "train a network on a CSV file and save it as a model file"
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "identity")
+WEIGHT_INIT = {"relu": "he", "leaky_relu": "he"}  # the rest use Glorot
+DEFAULT_LR = {"sgd": 0.1, "adam": 0.01}
+
+
+def add_arguments(parser):
+    parser.add_argument("data", help="CSV file with a header line of column names")
+    parser.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
+    parser.add_argument("--out", required=True, metavar="MODEL",
+                        help="model file to write (.safetensors; written atomically)")
+    parser.add_argument("--features", type=column_list, default=None, metavar="A,B,...",
+                        help="feature columns (default: every column but the target)")
+    parser.add_argument("--task", choices=("classify", "regress"), default=None,
+                        help="default: classify for text labels or few integer values, else regress")
+    parser.add_argument("--hidden", type=hidden_sizes, default=[32], metavar="32,16",
+                        help="hidden layer sizes, comma-separated, or none (default 32)")
+    parser.add_argument("--activation", choices=ACTIVATIONS, default="relu",
+                        help="hidden-layer activation (default relu)")
+    parser.add_argument("--epochs", type=positive_int, default=100, help="epochs (default 100)")
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="learning rate (default 0.01 for adam, 0.1 for sgd)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch size (default 32)")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
+    parser.add_argument("--validation", type=fraction, default=0.1, metavar="FRACTION",
+                        help="fraction of rows held out for validation, 0 for none (default 0.1)")
+    parser.add_argument("--seed", type=seed_type, default=0,
+                        help="seed for the split, the initial weights and the shuffling (default 0)")
+    parser.add_argument("--plot", default=None, metavar="CURVE.png",
+                        help="also draw the loss per epoch to this image (.png, .svg, .pdf)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_data_options(parser)
+
+
+def run(args) -> int:
+    from .. import __version__
+    from ..preprocessing import Preprocessor, Standardizer
+
+    _check_outputs(args)
+    table = read_table(args)
+    task, features, encoder, X_raw, y = _read_task(table, args)
+    train_rows, val_rows = split_rows(y if task == "classify" else None, len(y), args.validation, args.seed)
+    pre = Preprocessor(  # scalers learned on the training rows only
+        task, features, args.target, Standardizer.fit(X_raw[train_rows]), encoder=encoder,
+        target_scaler=Standardizer.fit(y[train_rows]) if task == "regress" else None)
+    X, Y = pre.scaler.transform(X_raw), pre.network_targets(y)
+
+    network = build_network(pre, args)
+    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    note(f"{network}: {len(train_rows)} training rows, {len(val_rows)} validation rows, "
+         f"{args.optimizer} lr={lr:g}, batch size {args.batch_size}, {args.epochs} epochs")
+    fit_kwargs = dict(
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=lr, seed=args.seed,
+        validation_data=(X[val_rows], Y[val_rows]) if len(val_rows) else None,
+        metrics=("accuracy",) if pre.task == "classify" and len(val_rows) else (),
+        callbacks=build_callbacks(args),
+    )
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, once
+        history = network.fit(X[train_rows], Y[train_rows], **fit_kwargs)
+    _check_converged(history, args, lr)
+    if history.interrupted:
+        note(f"interrupted after {len(history)} of {args.epochs} epochs; saving the model as it is now")
+
+    metrics = _final_metrics(network, pre, X, Y, y, train_rows, val_rows)
+    metadata = pre.to_metadata()
+    metadata.update(
+        training={
+            "data": Path(args.data).name, "hidden": args.hidden, "activation": args.activation,
+            "output_activation": network.layers[-1].activation.name, "loss": network.loss_fn.name,
+            "optimizer": args.optimizer, "lr": lr, "batch_size": args.batch_size, "epochs": args.epochs,
+            "epochs_run": len(history), "validation": args.validation, "seed": args.seed,
+            "n_train": len(train_rows), "n_validation": len(val_rows),
+            "interrupted": history.interrupted, "stop_reason": history.stop_reason,
+        },
+        metrics=metrics,
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        backprop_version=__version__,
+    )
+    network.save(args.out, metadata)
+    if args.plot and not len(history):
+        note(f"no epoch finished, so no loss curve was drawn to {args.plot}")
+    elif args.plot:
+        from ..plots import plot_loss_curve
+
+        plot_loss_curve(history.history, args.plot, title=f"{network} on {Path(args.data).name}",
+                        loss_name=f"loss ({network.loss_fn.name})")
+        note(f"loss curve written to {args.plot}")
+    _print_summary(args, network, pre, history, metrics)
+    return 0
+
+
+def build_callbacks(args) -> list:
+    """Every training callback, built in one place (progress now; checkpoints can join here)."""
+    from ..callbacks import LambdaCallback
+    from ..progress import ProgressBar
+
+    def stop_if_diverged(state):
+        if not np.isfinite(state.logs["loss"]):
+            state.stop_training = True
+
+    progress = [] if args.quiet else [ProgressBar(desc="train")]
+    return [LambdaCallback(stop_if_diverged), *progress]
+
+
+def _check_converged(history, args, lr) -> None:
+    """A loss that became NaN or infinite leaves no usable model: say so (the old file stays)."""
+    from .._validation import BackpropError
+
+    bad = next((i for i, v in enumerate(history.loss) if not np.isfinite(v)), None)
+    if bad is not None:
+        raise BackpropError(
+            f"training diverged: the loss became {history.loss[bad]} in epoch {bad + 1}; nothing was "
+            f"saved; try a smaller `--lr` (it was {lr:g}) or fewer hidden units"
+        )
+
+
+def build_network(pre, args):
+    from ..network import Network
+
+    classify = pre.task == "classify"
+    return Network.from_sizes(
+        [len(pre.features), *args.hidden, pre.n_outputs],
+        activation=args.activation,
+        output_activation="softmax" if classify else "identity",
+        weight_init=WEIGHT_INIT.get(args.activation, "glorot"),
+        loss="softmax_cross_entropy" if classify else "mse",
+        seed=args.seed,
+    )
+
+
+def split_rows(labels, n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows): ``fraction`` of the n rows held out at random under
+    ``seed``, stratified by ``labels`` when every class has at least two rows."""
+    n_val = int(round(fraction * n))
+    if fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    else:
+        n_val = 0
+    rows = np.arange(n)
+    if n_val == 0:
+        return rows, rows[:0]
+    rng = np.random.default_rng(seed)
+    if labels is not None:
+        counts = np.bincount(labels)
+        if counts[counts > 0].min() >= 2 and n_val >= np.count_nonzero(counts) and n - n_val >= np.count_nonzero(counts):
+            from sklearn.model_selection import train_test_split
+
+            train, val = train_test_split(rows, test_size=n_val, stratify=labels,
+                                          random_state=int(rng.integers(2**31)))
+            return np.sort(train), np.sort(val)
+    order = rng.permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _check_outputs(args) -> None:
+    """Fail before training, not after: the output folders exist and nothing overwrites the data."""
+    from .._validation import BackpropError
+
+    out = Path(args.out)
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise BackpropError(f"`--out`: cannot write {args.out!r}: its folder does not exist")
+    refuse_overwrite(args.out, args.data)
+    if args.plot:
+        from ..plots import check_plot_path
+
+        check_plot_path(args.plot, "--plot")
+
+
+def _read_task(table, args):
+    """(task, feature names, LabelEncoder or None, raw features, target: class indices or values)."""
+    from .._validation import BackpropError
+    from ..preprocessing import LabelEncoder, detect_task
+
+    table.require([args.target], "--target")
+    if args.features is not None:
+        if args.target in args.features:
+            raise BackpropError(f"`--features` must not include the target column {args.target!r}")
+        features = args.features
+    else:
+        features = [c for c in table.columns if c != args.target]
+    if not features:
+        raise BackpropError(
+            f"{table.source} has no feature columns besides the target {args.target!r}; "
+            "it needs at least one column to learn from"
+        )
+    X_raw = table.numeric(features, "features")
+    labels = table.strings(args.target, "target")
+    task = args.task
+    if task is None:
+        task, reason = detect_task(labels)
+        note(f"task: {task}, because {reason}; pass --task to choose")
+    if task == "classify":
+        encoder = LabelEncoder.fit(labels)
+        if len(encoder) < 2:
+            raise BackpropError(
+                f"`--target` column {args.target!r} holds a single class ({encoder.classes[0]!r}) in all "
+                f"{table.n_rows} rows; classification needs at least two classes"
+            )
+        if len(encoder) > max(10, table.n_rows // 2):
+            note(f"{len(encoder)} classes in {table.n_rows} rows; for a numeric target use --task regress")
+        return task, features, encoder, X_raw, encoder.encode(labels, table, args.target)
+    return task, features, None, X_raw, table.numeric([args.target], "target")[:, 0]
+
+
+def _final_metrics(network, pre, X, Y, y, train_rows, val_rows) -> dict:
+    from ._common import scores
+
+    metrics = {}
+    for prefix, rows in (("train", train_rows), ("val", val_rows)):
+        if len(rows):
+            out = network.predict(X[rows])
+            metrics[f"{prefix}_loss"] = network.loss(X[rows], Y[rows])
+            for name, value in scores(pre, out, y[rows]).items():
+                metrics[f"{prefix}_{name}"] = value
+    return metrics
+
+
+def _print_summary(args, network, pre, history, metrics) -> None:
+    what = "classes " + ", ".join(map(str, pre.encoder.classes)) if pre.task == "classify" else "regression"
+    print(f"model: {args.out}")
+    print(f"network: {network} ({sum(p.size for p in network.parameters())} parameters), {what}")
+    state = "interrupted" if history.interrupted else "done"
+    print(f"epochs: {len(history)} of {args.epochs} ({state})")
+    for key, value in metrics.items():
+        print(f"{key}: {value:.6g}")

@@ -7,8 +7,8 @@ b1 = 0.35 (hidden) and b2 = 0.60 (output), frozen; input (0.05, 0.10), targets (
 
 from __future__ import annotations
 
-from ..layers import Dense
 from ..network import Network
+from .build import build_network
 from .trace import Derivation, explain
 
 __all__ = ["WEIGHTS", "BIASES", "INPUTS", "TARGETS", "LR", "NOTES", "network", "derivation"]
@@ -36,13 +36,7 @@ NOTES = [
 
 def network(train_biases: bool = False) -> Network:
     """The seed's 2-2-2 network; ``train_biases`` makes the biases trainable (one per neuron)."""
-    w = WEIGHTS
-    # W has shape (n_inputs, n_outputs): column j holds neuron j's incoming weights
-    hidden = Dense(2, 2, "sigmoid", weight_init=[[w[0], w[2]], [w[1], w[3]]], bias_init=BIASES[0],
-                   trainable_bias=train_biases)
-    output = Dense(2, 2, "sigmoid", weight_init=[[w[4], w[6]], [w[5], w[7]]], bias_init=BIASES[1],
-                   trainable_bias=train_biases)
-    return Network([hidden, output], loss="half_sse")
+    return build_network([2, 2, 2], WEIGHTS, BIASES, "sigmoid", loss="half_sse", train_biases=train_biases)
 
 
 def derivation() -> Derivation:

@@ -80,7 +80,10 @@ class _Writer:
         return number(value, self.digits, paren)
 
     def eq(self, lhs, *parts):
-        self.blocks.append(Eq(lhs, [p for p in parts if p is not None]))
+        # a step that shows nothing new (a rule that is already a number, a one-term sum) is dropped
+        parts = [p for p in parts if p is not None]
+        kept = [p for p, nxt in zip(parts, parts[1:] + [None]) if nxt is None or p.text != nxt.text]
+        self.blocks.append(Eq(lhs, kept))
 
     def para(self, text):
         self.blocks.append(Para(text))
@@ -285,9 +288,9 @@ class _Writer:
         name = layer.neurons[j]
         if layer.jacobian is not None:  # softmax: the full Jacobian row by row
             for k, other in enumerate(layer.neurons):
-                kron = "1 − " if k == j else "0 − "
-                self.eq(partial(out(other), net(name)),
-                        out(other) + M(f"({kron}", "(" + kron.replace("−", "-")) + out(name) + ")",
+                kron = "(1 − " if k == j else "(0 − "
+                self.eq(partial(out(other), net(name)), out(other) + kron + out(name) + ")",
+                        self.n(layer.out[k], True) + kron + self.n(layer.out[j], True) + ")",
                         self.n(layer.jacobian[k, j]))
             terms = [partial(E_TOTAL, out(o)) + TIMES + partial(out(o), net(name)) for o in layer.neurons]
             vals = [self.n(layer.dE_dout[k], True) + TIMES + self.n(layer.jacobian[k, j], True) for k in range(len(layer.neurons))]
@@ -329,8 +332,8 @@ class _Writer:
         d = self.d
         hidden = d.layers[:-1]
         for number_, layer in enumerate(reversed(hidden)):
-            title = "hidden layer" if len(hidden) == 1 else f"hidden layer {layer.index}"
-            self.blocks.append(Heading(f"{4 + number_}. Backward pass: the {title}"))
+            title = "the hidden layer" if len(hidden) == 1 else f"hidden layer {layer.index}"
+            self.blocks.append(Heading(f"{4 + number_}. Backward pass: {title}"))
             if number_ == 0:
                 self.para("Each hidden output feeds every neuron of the next layer, so dE/dout is the sum over "
                           "them, term by term: the next neuron's delta times the weight between them. The "
@@ -350,8 +353,9 @@ class _Writer:
         parts = []
         for k, o in enumerate(nxt):
             w = layer.next_weight_names[j][k]
-            lhs = partial(var("E", o), out(name)) if per_output else partial(E_TOTAL, net(o)) + TIMES + partial(net(o), out(name))
-            self.eq(lhs, partial(var("E", o) if per_output else E_TOTAL, net(o)) + TIMES + partial(net(o), out(name)),
+            chain = partial(var("E", o) if per_output else E_TOTAL, net(o)) + TIMES + partial(net(o), out(name))
+            self.eq(partial(var("E", o), out(name)) if per_output else chain,
+                    chain if per_output else None,
                     delta(o) + TIMES + param(w),
                     self.n(nxt_layer.delta[k], True) + TIMES + self.n(nxt_layer.W[j, k], True),
                     self.n(layer.terms[j, k]))

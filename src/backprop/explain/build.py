@@ -53,7 +53,7 @@ def _bias_vectors(sizes: Sequence[int], biases: Sequence[float]) -> list[np.ndar
             start += n
         return out
     raise BackpropError(
-        f"`biases` must list {len(layers)} numbers (one per layer) or {sum(layers)} (one per neuron); "
+        f"`biases` must list {len(layers)} (one per layer) or {sum(layers)} (one per neuron) numbers; "
         f"got {len(biases)}"
     )
 

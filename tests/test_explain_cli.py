@@ -119,3 +119,44 @@ def test_diagram_refuses_other_suffixes(tmp_path, capsys):
     # A diagram name that is not .png/.svg is a clear error.
     assert main(["explain", "--diagram", str(tmp_path / "net.gif")]) == 1
     assert "`diagram` must be a .png or .svg file name" in capsys.readouterr().err
+
+
+def _saved_model(tmp_path):
+    net = build_network([2, 3, 2], activation="tanh", loss="softmax_cross_entropy", train_biases=True, seed=1)
+    meta = {"task": "classify", "features": ["a", "b"], "target": "kind", "classes": ["cat", "dog"],
+            "scaler": {"mean": [1.0, 10.0], "scale": [2.0, 5.0]}}
+    net.save(tmp_path / "m.safetensors", metadata=meta)
+    (tmp_path / "d.csv").write_text("b,kind,a\n20,dog,3\n5,cat,-1\n", encoding="utf-8")
+    return net
+
+
+def test_model_data_row(tmp_path, capsys):
+    # --model/--data/--row: the row's features are scaled with the saved scaler, the target is
+    # one-hot over the saved classes, and the step is the engine's on the loaded network.
+    net = _saved_model(tmp_path)
+    data = _json(capsys, "--model", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "d.csv"),
+                 "--row", "2", "--lr", "0.1")
+    x, y = [(-1 - 1.0) / 2.0, (5 - 10.0) / 5.0], [1.0, 0.0]
+    assert data["inputs"] == {"i1": x[0], "i2": x[1]} and data["targets"] == {"o1": 1.0, "o2": 0.0}
+    net.train_step(x, y, SGD(0.1))
+    assert data["updated"]["w1"] == net.layers[0].params["W"][0, 0]
+    assert data["updated"]["b_o2"] == net.layers[1].params["b"][1]
+    assert any("i1 = a (-1)" in note for note in data["notes"])
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--row", "3"], "`--row` must be between 1 and 2"),
+    (["--row", "0"], "`--row` must be a data row number >= 1"),
+    (["--row", "1", "--weights", "1"], "`--model` takes the network from the file; drop --weights"),
+])
+def test_model_data_row_errors(tmp_path, capsys, argv, expected):
+    # Out-of-range rows and options that clash with a saved model get a clear line.
+    _saved_model(tmp_path)
+    assert main(["explain", "--model", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "d.csv"), *argv]) == 1
+    assert expected in capsys.readouterr().err
+
+
+def test_data_without_model(capsys):
+    # --data/--row alone is refused, naming --model.
+    assert main(["explain", "--data", "x.csv", "--row", "1"]) == 1
+    assert "need `--model FILE`" in capsys.readouterr().err

@@ -18,6 +18,10 @@ from .network import Network
 from .optimizers import SGD, Adam, Constant, InverseScaling, ReduceOnPlateau
 from .training import fit
 
+# explain sits above the engine (it only reads it); importing it last keeps the imports one-way.
+# `backprop.explain` is the function; its package is reached as `backprop.explain.<module>` imports.
+from .explain import Derivation, explain  # noqa: E402  (after the engine on purpose)
+
 __all__ = [
     "__version__",
     "BackpropError",
@@ -37,6 +41,8 @@ __all__ = [
     "TrainState",
     "ConstantInit",
     "fit",
+    "explain",
+    "Derivation",
     "gradcheck",
     "get_activation",
     "get_loss",

@@ -64,6 +64,10 @@ def add_arguments(parser):
     net.add_argument("--seed", type=int, default=None,
                      help="random weights (and inputs/targets where there is no default) from this seed")
     net.add_argument("--force", action="store_true", help="explain networks with more than 64 weights")
+    saved = parser.add_argument_group("a saved model instead (explain one row of a CSV through it)")
+    saved.add_argument("--model", metavar="FILE", help="a model file saved by backprop (.safetensors)")
+    saved.add_argument("--data", metavar="FILE", help="CSV with a header row and the model's columns")
+    saved.add_argument("--row", type=int, metavar="N", help="data row to explain (1 = the row after the header)")
     out = parser.add_argument_group("output")
     out.add_argument("--format", choices=FORMATS, default="text", help="text (default), markdown, latex or json")
     out.add_argument("--digits", type=int, default=9, help="decimals shown (default 9, as the seed)")
@@ -104,12 +108,39 @@ def _sample(args, loss_fn):
     return x, y
 
 
+def _saved_model_derivation(args):
+    from .._validation import BackpropError
+    from ..explain import explain
+    from ..explain.saved import sample_from_csv
+    from ..network import Network
+
+    if args.data is None or args.row is None:
+        raise BackpropError("`--model` needs `--data FILE` and `--row N` too")
+    network_options = {"--layers": args.layers != [2, 2, 2], "--weights": args.weights, "--biases": args.biases,
+                       "--inputs": args.inputs, "--targets": args.targets, "--seed": args.seed is not None,
+                       "--activation": args.activation != "sigmoid", "--output-activation": args.output_activation,
+                       "--loss": args.loss != "half_sse", "--train-biases": args.train_biases}
+    clash = [name for name, given in network_options.items() if given]
+    if clash:
+        raise BackpropError(f"`--model` takes the network from the file; drop {', '.join(clash)}")
+    network = Network.load(args.model)
+    x, y, notes = sample_from_csv(network.metadata, args.data, args.row, network.n_inputs, network.n_outputs)
+    derivation = explain(network, x, y, lr=args.lr, force=args.force)
+    derivation.notes = notes + derivation.notes
+    return derivation
+
+
 def _derivation(args):
+    from .._validation import BackpropError
     from ..explain import explain
     from ..explain import example
     from ..explain.build import build_network, count_weights
     from ..losses import get_loss
 
+    if args.model is not None:
+        return _saved_model_derivation(args)
+    if args.data is not None or args.row is not None:
+        raise BackpropError("`--data` and `--row` need `--model FILE` (a saved model) too")
     if _is_default_example(args):
         return example.derivation()
     loss_fn = get_loss(args.loss)

@@ -124,8 +124,32 @@ def test_trained_biases_are_named_per_neuron():
 
 def test_tiny_numbers_never_print_as_zero():
     # A gradient of 1e-12 prints in scientific notation, not as 0.
-    from backprop.explain.math import fmt
+    from backprop.explain.symbols import fmt
 
     assert fmt(1.5e-12) == "1.500000e-12"
     assert fmt(0.000438568) == "0.000438568" and fmt(0.40) == "0.4" and fmt(-0.5) == "-0.5"
     assert np.isclose(float(fmt(1.5e-12)), 1.5e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_latex_math_parses(case):
+    # Every equation line of the LaTeX parses with matplotlib's mathtext (a LaTeX math subset),
+    # a check of the math syntax that runs where pdflatex is not installed.
+    mathtext = pytest.importorskip("matplotlib.mathtext")
+    parser = mathtext.MathTextParser("agg")
+    bodies = re.findall(r"\\begin\{align\*\}\n(.*?)\n\\end\{align\*\}", CASES[case]().to_latex(), re.S)
+    assert bodies
+    for body in bodies:
+        for line in body.split(r"\\"):
+            parser.parse("$" + line.replace("&", "").strip() + "$", dpi=72)
+
+
+def test_public_api_is_callable_and_a_package():
+    # backprop.explain(...) returns a Derivation, and its modules still import by dotted path.
+    import backprop
+    import backprop.explain.trace as trace
+    from backprop.explain.example import network
+
+    d = backprop.explain(network(), [0.05, 0.10], [0.01, 0.99])
+    assert isinstance(d, backprop.Derivation) and trace.Derivation is backprop.Derivation

@@ -18,9 +18,10 @@ from .network import Network
 from .optimizers import SGD, Adam, Constant, InverseScaling, ReduceOnPlateau
 from .training import fit
 
-# explain sits above the engine (it only reads it); importing it last keeps the imports one-way.
-# `backprop.explain` is the function; its package is reached as `backprop.explain.<module>` imports.
-from .explain import Derivation, explain  # noqa: E402  (after the engine on purpose)
+# explain sits above the engine (it only reads it), so it is imported last. The package is
+# callable: backprop.explain(network, x, y) runs backprop.explain.explain.
+from . import explain  # noqa: E402
+from .explain import Derivation  # noqa: E402
 
 __all__ = [
     "__version__",

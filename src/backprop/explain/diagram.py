@@ -14,7 +14,7 @@ import numpy as np
 
 from .._validation import BackpropError
 from ..io import atomic_write_bytes
-from .math import fmt
+from .symbols import fmt
 from .trace import Derivation
 
 __all__ = ["draw", "FORMATS"]

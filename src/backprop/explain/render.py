@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .math import TIMES, M, fmt, join, number, param, partial, tex_escape, text_sub, var
+from .symbols import TIMES, M, fmt, join, number, param, partial, tex_escape, text_sub, var
 from .trace import Derivation, LayerTrace, link_output
 
 __all__ = ["to_dict", "to_text", "to_markdown", "to_latex", "blocks"]
@@ -106,7 +106,7 @@ class _Writer:
         if kind == "leaky_relu":
             a = fmt(act.negative_slope, self.digits)
             rule = z + M(f" if > 0, else {a}·", rf" \text{{ if }} > 0 \text{{, else }} {a} \cdot ") + z
-            return rule, v + M(" > 0" if layer.net[j] > 0 else " ≤ 0", " > 0" if layer.net[j] > 0 else r" \le 0")
+            return rule, v + M(" > 0" if layer.net[j] > 0 else " ≤ 0", " > 0" if layer.net[j] > 0 else r" \leq 0")
         if kind == "softmax":
             exps = [M("e^", "e^{") + self.n(layer.net[k], paren=False) + M("", "}") for k in range(len(layer.neurons))]
             rule = M("e^", "e^{") + z + M(" / Σⱼ e^net_j", r"} / \sum_j e^{\mathit{net}_j}")
@@ -126,7 +126,7 @@ class _Writer:
             low = "0" if kind == "relu" else fmt(layer.activation.negative_slope, self.digits)
             z = net(name)
             rule = M("1 if ", r"1 \text{ if } ") + z + M(f" > 0, else {low}", rf" > 0 \text{{, else }} {low}")
-            sign = M(" > 0", " > 0") if layer.net[j] > 0 else M(" ≤ 0", r" \le 0")
+            sign = M(" > 0", " > 0") if layer.net[j] > 0 else M(" ≤ 0", r" \leq 0")
             return rule, M("(") + z + " = " + self.n(layer.net[j]) + sign + ")"
         if kind == "identity":
             return M("1"), None

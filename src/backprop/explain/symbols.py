@@ -1,4 +1,4 @@
-"""A tiny two-faced math snippet: the same expression as terminal text (Unicode) and as LaTeX.
+"""Symbols of the derivation: each expression as terminal text (Unicode) and as LaTeX at once.
 
 ``M(text, tex)`` pieces concatenate with ``+`` (a plain str counts for both faces). The helpers
 build the symbols the derivation prints: ``var("net", "h1")`` is net_h1 (netₕ₁ / \\mathit{net}_{h1}),
@@ -39,7 +39,7 @@ class M:
 def _plain_to_tex(text: str) -> str:
     # plain operators typed once for both faces: − · ² ½ Σ η δ σ
     for a, b in (("−", "-"), ("·", r" \cdot "), ("²", "^2"), ("½", r"\frac{1}{2}"), ("Σ", r"\sum "),
-                 ("η", r"\eta "), ("δ", r"\delta "), ("σ", r"\sigma "), ("≤", r"\le ")):
+                 ("η", r"\eta "), ("δ", r"\delta "), ("σ", r"\sigma "), ("≤", r"\leq ")):
         text = text.replace(a, b)
     return text
 

@@ -105,8 +105,9 @@ class _Writer:
             return z, v
         if kind == "leaky_relu":
             a = fmt(act.negative_slope, self.digits)
-            rule = z + M(f" if > 0, else {a}·", rf" \text{{ if }} > 0 \text{{, else }} {a} \cdot ") + z
-            return rule, v + M(" > 0" if layer.net[j] > 0 else " ≤ 0", " > 0" if layer.net[j] > 0 else r" \leq 0")
+            rule = z + M(" if ", r" \text{ if } ") + z + M(f" > 0, else {a}·", rf" > 0 \text{{, else }} {a} \cdot ") + z
+            sign = " > 0" if layer.net[j] > 0 else " ≤ 0"
+            return rule, M("(") + z + " = " + self.n(layer.net[j]) + sign + ")"
         if kind == "softmax":
             exps = [M("e^", "e^{") + self.n(layer.net[k], paren=False) + M("", "}") for k in range(len(layer.neurons))]
             rule = M("e^", "e^{") + z + M(" / Σⱼ e^net_j", r"} / \sum_j e^{\mathit{net}_j}")
@@ -480,7 +481,7 @@ def to_latex(d: Derivation, digits: int = 9) -> str:
             elif block.level == 3:
                 parts.append(f"\\paragraph{{{text}}}")
             else:
-                parts.append(("\\subsection*" if block.level == 2 else "\\subsection*") + f"{{{text}}}")
+                parts.append(("\\subsubsection*" if block.level == 2 else "\\subsection*") + f"{{{text}}}")
         elif isinstance(block, Para):
             parts.append(tex_escape(block.text.replace("->", "→")).replace("→", r"$\to$") + "\n")
         elif isinstance(block, Eq):

@@ -18,6 +18,11 @@ from .network import Network
 from .optimizers import SGD, Adam, Constant, InverseScaling, ReduceOnPlateau
 from .training import fit
 
+# explain sits above the engine (it only reads it), so it is imported last. The package is
+# callable: backprop.explain(network, x, y) runs backprop.explain.explain.
+from . import explain  # noqa: E402
+from .explain import Derivation  # noqa: E402
+
 __all__ = [
     "__version__",
     "BackpropError",
@@ -37,6 +42,8 @@ __all__ = [
     "TrainState",
     "ConstantInit",
     "fit",
+    "explain",
+    "Derivation",
     "gradcheck",
     "get_activation",
     "get_loss",

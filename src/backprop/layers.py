@@ -104,6 +104,7 @@ class Dense(Layer):
     def backward(self, dA: np.ndarray) -> np.ndarray:
         if self.Z is None:
             raise BackpropError("Dense.backward needs a forward pass first; call forward(X)")
+        self.dA = dA  # kept for backprop.explain (dE/dout of each neuron); not used here
         return self.backward_net(self.activation.backward(self.Z, self.A, dA))
 
     def backward_net(self, dZ: np.ndarray) -> np.ndarray:

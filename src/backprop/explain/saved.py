@@ -1,0 +1,42 @@
+"""One CSV row as a sample for a saved model (``backprop explain --model --data --row``).
+
+Reads the file with the project's CSV reader and prepares the row exactly as ``backprop predict``
+does (features by name, the model's scaler); the target becomes what the network was trained on
+(one-hot classes, or the standardised value for regression).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .._validation import BackpropError
+from ..csvdata import read_csv
+from ..preprocessing import Preprocessor
+
+__all__ = ["sample_from_csv"]
+
+
+def sample_from_csv(pre: Preprocessor, path, row: int):
+    """(x, y, notes) for data row ``row`` (1-based, after the header) of the CSV ``path``."""
+    table = read_csv(path)
+    if not 1 <= row <= table.n_rows:
+        raise BackpropError(f"`--row` must be between 1 and {table.n_rows} for `{path}`; got {row}")
+    if not pre.has_target(table):
+        raise BackpropError(f"`--data` must have the target column {pre.target!r} to explain a training step; "
+                            f"`{path}` has {', '.join(table.columns)}")
+    one = replace(table, rows=table.rows[row - 1 : row], lines=table.lines[row - 1 : row])
+    x = pre.transform(one)[0]
+    y = pre.network_targets(pre.targets(one))[0]
+    raw = dict(zip(table.columns, one.rows[0]))
+    notes = [f"Row {row} of {table.source} (line {one.lines[0]}): "
+             + ", ".join(f"i{k} = {c} ({raw[c]})" for k, c in enumerate(pre.features, 1)),
+             "The inputs are standardised as the model was trained: i = (value - mean) / scale."]
+    if pre.task == "classify":
+        names = ", ".join(f"o{j} = {c}" for j, c in enumerate(pre.encoder.classes, 1))
+        notes.append(f"Target {pre.target} = {raw[pre.target]} (one-hot); outputs {names}.")
+    else:
+        notes.append(f"Target {pre.target} = {raw[pre.target]}, standardised like the training target: "
+                     f"t = {float(np.asarray(y).ravel()[0]):.9g}.")
+    return x, np.atleast_1d(y), notes

@@ -136,8 +136,9 @@ def _check_header(raw: bytes, data_size: int, path) -> dict:
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        if not isinstance(info, dict) or info.get("dtype") not in _DTYPES:
-            got = info.get("dtype") if isinstance(info, dict) else describe(info)
+        dtype = info.get("dtype") if isinstance(info, dict) else None
+        if not isinstance(dtype, str) or dtype not in _DTYPES:
+            got = describe(dtype) if isinstance(info, dict) else describe(info)
             raise BackpropError(f"`{path}`: tensor `{name}` must be float32 (F32) or float64 (F64); got {got}")
         offsets, shape = info.get("data_offsets"), info.get("shape")
         if (not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_int(o) for o in offsets)
@@ -186,9 +187,13 @@ def _open_checked(path) -> tuple[Path, int]:
 
 def _header_length(head: bytes, size: int, path) -> int:
     (n,) = struct.unpack("<Q", head[:8])
-    if n > min(MAX_HEADER_BYTES, size - 8):
+    if n > size - 8:
         raise BackpropError(
             f"`{path}` is not a valid model file: its header claims {n} bytes but the file has {size - 8} after the length"
+        )
+    if n > MAX_HEADER_BYTES:
+        raise BackpropError(
+            f"`{path}`: its header claims {n} bytes, more than the {MAX_HEADER_BYTES} a model file may use"
         )
     return n
 
@@ -213,7 +218,7 @@ def read_safetensors(path) -> tuple[dict, dict[str, np.ndarray]]:
 
     path, size = _open_checked(path)
     with path.open("rb") as fh:
-        data = fh.read(MAX_FILE_BYTES + 1)
+        data = fh.read(size + 1)  # not MAX_FILE_BYTES: read(n) reserves n bytes up front
     if len(data) != size:
         raise BackpropError(f"`{path}` changed while it was being read; try again")
     n = _header_length(data, size, path)

@@ -79,6 +79,14 @@ def save_network(network: Network, path, metadata: dict | None = None) -> Path:
     """Save weights and architecture (plus JSON-able ``metadata``) to a .safetensors file."""
     from safetensors.numpy import save
 
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BackpropError(f"`metadata` must be a dict (a JSON object) or None; got {describe(metadata)}")
+    for name, p in network.named_parameters():
+        if not np.isfinite(p).all():
+            raise BackpropError(
+                f"cannot save `{path}`: weights `{name}` hold NaN or infinite values (did training diverge? "
+                f"lower the learning rate or scale the features, then train again)"
+            )
     description = {"format": FORMAT, "version": VERSION, "network": network.config(),
                    "metadata": metadata or {}}
     try:

@@ -90,7 +90,10 @@ def fit(
     X2, Y2 = network._prepare(X, Y)
     n = X2.shape[0]
     weights = None if sample_weight is None else loss_fn._weights(n, sample_weight)
+    if weights is not None and not np.sum(weights) > 0:
+        raise BackpropError("`sample_weight` must give at least one sample a positive weight; got all zeros")
     optimizer = _resolve_optimizer(optimizer, lr)
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     for name in metrics:
         if name not in METRICS:
             raise BackpropError(f"`metrics` entries must be one of {', '.join(METRICS)}; got {name!r}")
@@ -99,8 +102,14 @@ def fit(
             raise BackpropError(
                 f"`validation_data` must be a pair (X_val, Y_val); got {describe(validation_data)}"
             )
-        X_val, Y_val = network._prepare(*validation_data)
+        X_val, Y_val = network._prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
     callbacks = list(callbacks or ())
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise BackpropError(
+                f"`callbacks` entries must be backprop.Callback objects (subclass Callback or use "
+                f"LambdaCallback(fn)); got {describe(cb)}"
+            )
 
     rng = as_generator(seed)
     history = History()

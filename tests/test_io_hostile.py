@@ -53,6 +53,17 @@ def _refused(tmp_path, data: bytes, match: str):
         load_network(_write(tmp_path, data))
 
 
+def _peak_while_refused(path, match: str) -> int:
+    """Peak traced memory (bytes) while loading ``path``, which must be refused with ``match``."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(BackpropError, match=match):
+            load_network(path)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_real_file_loads(tmp_path):
     # The unmodified file used by the mutations below loads (so the refusals below are real).
     net, meta = load_network(_write(tmp_path, MODEL))
@@ -93,13 +104,7 @@ def test_absurd_shapes_allocate_nothing(tmp_path):
     # A header claiming a 10^12 x 10^12 tensor is refused by arithmetic on its claimed size, long
     # before anything is allocated (peak traced memory stays tiny).
     hostile = {"W1": {"dtype": "F64", "shape": [10**12, 10**12], "data_offsets": [0, 8 * 10**24]}}
-    path = _write(tmp_path, _craft(hostile, b"\0" * 64))
-    tracemalloc.start()
-    with pytest.raises(BackpropError, match="truncated or corrupted"):
-        load_network(path)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert peak < 1_000_000
+    assert _peak_while_refused(_write(tmp_path, _craft(hostile, b"\0" * 64)), "truncated or corrupted") < 1_000_000
 
 
 def test_description_claiming_huge_layers_allocates_nothing(tmp_path):
@@ -109,13 +114,7 @@ def test_description_claiming_huge_layers_allocates_nothing(tmp_path):
     description = json.loads(header["__metadata__"]["backprop"])
     description["network"]["layers"][0].update(n_inputs=100_000, n_outputs=100_000)
     header["__metadata__"]["backprop"] = json.dumps(description)
-    path = _write(tmp_path, _craft(header, payload))
-    tracemalloc.start()
-    with pytest.raises(BackpropError, match="the layers claim more weights"):
-        load_network(path)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert peak < 5_000_000
+    assert _peak_while_refused(_write(tmp_path, _craft(header, payload)), "the layers claim more weights") < 5_000_000
 
 
 def test_huge_layer_count_is_refused_quickly(tmp_path):

@@ -22,6 +22,7 @@ def test_flags_build_fit_arguments(tmp_path):
     # --checkpoint DIR --checkpoint-every 2 adds a Checkpoint after the given callbacks; --resume
     # becomes resume_from; no flags change nothing.
     mine = LambdaCallback(lambda s: None)
+    (tmp_path / "checkpoint-000001.safetensors").write_bytes(b"")  # resume needs one to exist
     args = _parser().parse_args(["--checkpoint", str(tmp_path), "--checkpoint-every", "2", "--resume", str(tmp_path)])
     kw = checkpoint_fit_kwargs(args, callbacks=[mine])
     assert kw["callbacks"][0] is mine and isinstance(kw["callbacks"][1], Checkpoint)
@@ -58,3 +59,9 @@ def test_every_without_folder_is_refused():
     # --checkpoint-every alone says what is missing.
     with pytest.raises(BackpropError, match="`--checkpoint-every` needs `--checkpoint DIR`"):
         checkpoint_fit_kwargs(_parser().parse_args(["--checkpoint-every", "3"]))
+
+
+def test_resume_from_nothing_names_the_flag(tmp_path):
+    # --resume with a folder holding no checkpoint names the flag (not the Python argument).
+    with pytest.raises(BackpropError, match="`--resume` must name a folder holding checkpoints; .* has none"):
+        checkpoint_fit_kwargs(_parser().parse_args(["--resume", str(tmp_path / "none")]))

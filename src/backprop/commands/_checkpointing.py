@@ -47,13 +47,19 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
 def checkpoint_fit_kwargs(args: argparse.Namespace, callbacks=()) -> dict:
     """Keyword arguments for ``fit``: ``callbacks`` (the given ones plus a Checkpoint when asked)
     and ``resume_from``."""
-    from ..checkpoint import Checkpoint
+    from ..checkpoint import Checkpoint, latest_checkpoint
 
     callbacks = list(callbacks)
+    resume = getattr(args, "resume", None)
+    if resume is not None and latest_checkpoint(resume) is None:
+        raise BackpropError(
+            f"`--resume` must name a folder holding checkpoints; `{resume}` has none "
+            f"(train once with --checkpoint {resume}, then resume from it)"
+        )
     every = getattr(args, "checkpoint_every", None)
     directory = getattr(args, "checkpoint", None)
     if directory is None and every is not None:
         raise BackpropError(f"`--checkpoint-every` needs `--checkpoint DIR`; got --checkpoint-every {every} alone")
     if directory is not None:
         callbacks.append(Checkpoint(directory, every=every or 1))
-    return {"callbacks": callbacks, "resume_from": getattr(args, "resume", None)}
+    return {"callbacks": callbacks, "resume_from": resume}

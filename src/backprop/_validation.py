@@ -114,12 +114,19 @@ def check_finite(name: str, array: np.ndarray) -> np.ndarray:
 
 
 def as_float_array(name: str, value: Any, dtype: np.dtype | type = np.float64) -> np.ndarray:
-    """Convert to a float array of `dtype`, with a clear error for non-numeric data."""
+    """Convert to a float array of `dtype`, with a clear error for non-numeric, complex or ragged data."""
+    if getattr(getattr(value, "dtype", None), "kind", None) == "c":
+        raise BackpropError(f"`{name}` must be real numbers; got complex values ({describe(value)})")
     try:
         array = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
+        if "inhomogeneous" in str(exc):
+            raise BackpropError(
+                f"`{name}` must be a rectangular array (every row the same length); got rows of different lengths"
+            ) from None
         raise BackpropError(
-            f"`{name}` must be numeric (an array of numbers); got {describe(value)} ({exc})"
+            f"`{name}` must be numeric (an array of numbers); got {describe(value)} ({exc}); "
+            f"encode text or class labels as numbers first (e.g. backprop.datasets.one_hot)"
         ) from None
     return array
 

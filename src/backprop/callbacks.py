@@ -25,6 +25,7 @@ class History:
     metrics: dict[str, list[float]] = field(default_factory=dict)
     stopped_early: bool = False
     interrupted: bool = False
+    diverged: bool = False
     stop_reason: str = ""
 
     def record(self, epoch: int, logs: dict[str, float]) -> None:

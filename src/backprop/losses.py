@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import BackpropError, check_choice
+from ._validation import BackpropError, as_float_array, check_choice
 from .activations import sigmoid, softmax
 
 __all__ = [
@@ -53,31 +53,48 @@ class Loss:
     def _weights(self, n: int, sample_weight: np.ndarray | None) -> np.ndarray | None:
         if sample_weight is None:
             return None
-        w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        w = as_float_array("sample_weight", sample_weight).reshape(-1)
         if w.shape != (n,):
             raise BackpropError(
                 f"`sample_weight` must have shape ({n},); got shape {np.shape(sample_weight)}"
             )
+        if not np.all(w >= 0) or not np.all(np.isfinite(w)):  # NaN fails both comparisons
+            bad = w[~((w >= 0) & np.isfinite(w))][0]
+            raise BackpropError(f"`sample_weight` must hold finite numbers >= 0; got {bad}")
         return w
 
+    @staticmethod
+    def _pair(out, Y) -> tuple[np.ndarray, np.ndarray]:
+        if not (isinstance(out, np.ndarray) and isinstance(Y, np.ndarray)):
+            out, Y = as_float_array("out", out), as_float_array("Y", Y)
+        if out.ndim != 2 or out.shape != Y.shape:
+            raise BackpropError(
+                f"the loss needs outputs and targets of one shape (n_samples, n_outputs); "
+                f"got outputs of shape {out.shape} and targets of shape {Y.shape}"
+            )
+        return out, Y
+
     def value(self, out: np.ndarray, Y: np.ndarray, sample_weight=None) -> float:
-        """The reduced loss (a Python float)."""
-        losses = self.per_sample(out, Y)
+        """The reduced loss (a Python float). A weighted mean whose weights are all 0 is 0."""
+        losses = self.per_sample(*self._pair(out, Y))
         w = self._weights(len(losses), sample_weight)
         if w is None:
             total = float(np.sum(losses, dtype=np.float64))
             return total / len(losses) if self.reduction == "mean" else total
         total = float(np.dot(w, losses))
-        return total / float(np.sum(w)) if self.reduction == "mean" else total
+        if self.reduction == "mean":
+            w_sum = float(np.sum(w))
+            return total / w_sum if w_sum > 0 else 0.0
+        return total
 
     def gradient(self, out: np.ndarray, Y: np.ndarray, sample_weight=None) -> np.ndarray:
         """d value / d out, including the reduction's scaling."""
-        grad = self.per_sample_gradient(out, Y)
+        grad = self.per_sample_gradient(*self._pair(out, Y))
         n = grad.shape[0]
         w = self._weights(n, sample_weight)
         if w is not None:
             grad = grad * w[:, None].astype(grad.dtype)
-            if self.reduction == "mean":
+            if self.reduction == "mean" and np.sum(w) > 0:
                 grad = grad / grad.dtype.type(np.sum(w))
         elif self.reduction == "mean" and n != 1:
             grad = grad / grad.dtype.type(n)

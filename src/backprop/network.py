@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._validation import BackpropError, as_batch, as_targets, check_dtype, describe
+from ._validation import BackpropError, as_batch, as_targets, check_dtype, check_finite, describe
 from .activations import Activation
 from .initializers import as_generator
 from .layers import Dense, Layer
@@ -160,6 +160,7 @@ class Network:
             w = np.asarray(w, dtype=p.dtype)
             if w.shape != p.shape:
                 raise BackpropError(f"weights for `{name}` must have shape {p.shape}; got shape {w.shape}")
+            check_finite(f"weights for `{name}`", w)
             arrays.append(w)
         for (_, p), w in zip(named, arrays):
             p[...] = w
@@ -207,9 +208,9 @@ class Network:
 
     predict = forward
 
-    def _prepare(self, X, Y):
-        X2, _ = as_batch("X", X, self.n_inputs, self.dtype)
-        Y2 = as_targets("Y", Y, X2.shape[0], self.n_outputs, self.dtype)
+    def _prepare(self, X, Y, names=("X", "Y")):
+        X2, _ = as_batch(names[0], X, self.n_inputs, self.dtype)
+        Y2 = as_targets(names[1], Y, X2.shape[0], self.n_outputs, self.dtype)
         return X2, Y2
 
     def _loss_value(self, Y: np.ndarray, loss: Loss, sample_weight=None) -> float:

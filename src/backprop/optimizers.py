@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import BackpropError, check_non_negative, check_positive, check_probability, describe
+from ._validation import BackpropError, check_int, check_non_negative, check_positive, check_probability, describe
 
 __all__ = [
     "Schedule",
@@ -83,7 +83,7 @@ class ReduceOnPlateau(Schedule):
         self.factor = check_probability("factor", factor)
         if self.factor == 0:
             raise BackpropError(f"`factor` must be a number in (0, 1); got {factor}")
-        self.patience = int(patience)
+        self.patience = check_int("patience", patience)
         self.threshold = check_non_negative("threshold", threshold)
         self.min_lr = check_non_negative("min_lr", min_lr)
         self.best = np.inf

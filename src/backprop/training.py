@@ -11,6 +11,7 @@ import numpy as np
 
 from ._validation import BackpropError, check_int, describe
 from .callbacks import Callback, History, TrainState
+from .guards import Diverged, DivergenceGuard
 from .initializers import as_generator
 from .optimizers import Optimizer, get_optimizer
 
@@ -66,6 +67,7 @@ def fit(
     metrics: Sequence[str] = (),
     callbacks: Sequence[Callback] = (),
     sample_weight=None,
+    resume_from=None,
 ) -> History:
     """Train ``network`` on (X, Y) and return the per-epoch History.
 
@@ -77,6 +79,10 @@ def fit(
       (reduction "sum") it is exactly the error the Brownlee tutorial prints.
     - ``validation_data=(X_val, Y_val)`` adds ``val_loss`` and ``val_<metric>`` per epoch.
     - Ctrl-C stops training cleanly after the current step; ``history.interrupted`` is then True.
+    - Divergence (a NaN/inf loss or weight, or an exploding loss; see ``backprop.guards``) stops
+      training with the last good weights; ``history.diverged`` and ``history.stop_reason`` say why.
+    - ``resume_from=DIR`` continues from the latest checkpoint a ``backprop.checkpoint.Checkpoint``
+      callback wrote there (bitwise identical to a run that was never stopped).
     """
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
@@ -84,7 +90,10 @@ def fit(
     X2, Y2 = network._prepare(X, Y)
     n = X2.shape[0]
     weights = None if sample_weight is None else loss_fn._weights(n, sample_weight)
+    if weights is not None and not np.sum(weights) > 0:
+        raise BackpropError("`sample_weight` must give at least one sample a positive weight; got all zeros")
     optimizer = _resolve_optimizer(optimizer, lr)
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     for name in metrics:
         if name not in METRICS:
             raise BackpropError(f"`metrics` entries must be one of {', '.join(METRICS)}; got {name!r}")
@@ -93,8 +102,14 @@ def fit(
             raise BackpropError(
                 f"`validation_data` must be a pair (X_val, Y_val); got {describe(validation_data)}"
             )
-        X_val, Y_val = network._prepare(*validation_data)
+        X_val, Y_val = network._prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
     callbacks = list(callbacks or ())
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise BackpropError(
+                f"`callbacks` entries must be backprop.Callback objects (subclass Callback or use "
+                f"LambdaCallback(fn)); got {describe(cb)}"
+            )
 
     rng = as_generator(seed)
     history = History()
@@ -103,11 +118,18 @@ def fit(
     params, grads = network.trainable()
     mean = loss_fn.reduction == "mean"
     w_total = float(np.sum(weights)) if weights is not None else float(n)
+    first_epoch = 0
+    if resume_from is not None:
+        from .checkpoint import restore  # checkpoint sits above training's imports; loaded on use
+
+        first_epoch = restore(resume_from, state)
+    guard = DivergenceGuard(state, X2)
 
     for cb in callbacks:
         cb.on_train_begin(state)
+    guard.start()
     try:
-        for epoch in range(epochs):
+        for epoch in range(first_epoch, epochs):
             state.epoch = epoch
             for cb in callbacks:
                 cb.on_epoch_begin(state)
@@ -117,6 +139,7 @@ def fit(
                 wb = None if weights is None else weights[idx]
                 network._forward(Xb, training=True)
                 value = network._backprop(Yb, loss_fn, wb)
+                guard.check_batch(value, epoch, b)
                 optimizer.step(params, grads)
                 if mean:
                     share = Xb.shape[0] if wb is None else float(np.sum(wb))
@@ -125,6 +148,7 @@ def fit(
                 state.batch = b
                 for cb in callbacks:
                     cb.on_batch_end(state)
+            guard.check_epoch(total, epoch)
             logs = {"loss": total}
             if validation_data is not None:
                 out = network._forward(X_val)
@@ -138,10 +162,15 @@ def fit(
                 cb.on_epoch_end(state)
             if state.stop_training:
                 break
+    except Diverged as exc:
+        guard.restore()
+        history.diverged = True
+        history.stop_reason = str(exc)
     except KeyboardInterrupt:
         history.interrupted = True
         history.stop_reason = "interrupted (Ctrl-C)"
     finally:
+        guard.finish()
         for cb in callbacks:
             cb.on_train_end(state)
     return history

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checkpointing import add_checkpoint_arguments, checkpoint_fit_kwargs
 from ._common import (add_data_options, column_list, fraction, hidden_sizes, note, positive_float,
                       positive_int, read_table, refuse_overwrite, seed_type)
 
@@ -47,6 +48,7 @@ def add_arguments(parser):
                         help="also draw the loss per epoch to this image (.png, .svg, .pdf)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     add_data_options(parser)
+    add_checkpoint_arguments(parser)
 
 
 def run(args) -> int:
@@ -70,10 +72,9 @@ def run(args) -> int:
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=lr, seed=args.seed,
         validation_data=(X[val_rows], Y[val_rows]) if len(val_rows) else None,
         metrics=("accuracy",) if pre.task == "classify" and len(val_rows) else (),
-        callbacks=build_callbacks(args),
+        **checkpoint_fit_kwargs(args, callbacks=build_callbacks(args)),
     )
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, once
-        history = network.fit(X[train_rows], Y[train_rows], **fit_kwargs)
+    history = network.fit(X[train_rows], Y[train_rows], **fit_kwargs)
     _check_converged(history, args, lr)
     if history.interrupted:
         note(f"interrupted after {len(history)} of {args.epochs} epochs; saving the model as it is now")
@@ -107,28 +108,20 @@ def run(args) -> int:
 
 
 def build_callbacks(args) -> list:
-    """Every training callback, built in one place (progress now; checkpoints can join here)."""
-    from ..callbacks import LambdaCallback
+    """The training callbacks other than checkpoints (``checkpoint_fit_kwargs`` adds those)."""
     from ..progress import ProgressBar
 
-    def stop_if_diverged(state):
-        if not np.isfinite(state.logs["loss"]):
-            state.stop_training = True
-
-    progress = [] if args.quiet else [ProgressBar(desc="train")]
-    return [LambdaCallback(stop_if_diverged), *progress]
+    return [] if args.quiet else [ProgressBar(desc="train")]
 
 
 def _check_converged(history, args, lr) -> None:
-    """A loss that became NaN or infinite leaves no usable model: say so (the old file stays)."""
+    """Divergence (the engine's guard stopped training) leaves no model worth saving: say why
+    (the guard names the likely cause) and keep any old file as it was."""
     from .._validation import BackpropError
 
-    bad = next((i for i, v in enumerate(history.loss) if not np.isfinite(v)), None)
-    if bad is not None:
-        raise BackpropError(
-            f"training diverged: the loss became {history.loss[bad]} in epoch {bad + 1}; nothing was "
-            f"saved; try a smaller `--lr` (it was {lr:g}) or fewer hidden units"
-        )
+    if history.diverged:
+        reason = history.stop_reason.rsplit("; kept ", 1)[0]  # the CLI keeps no weights at all
+        raise BackpropError(f"{reason}; nothing was saved; try a smaller `--lr` (it was {lr:g})")
 
 
 def build_network(pre, args):

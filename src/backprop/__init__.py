@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from ._validation import BackpropError, NotFittedError
 from .activations import get_activation
+from .estimators import MLPClassifier, MLPRegressor
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback, TrainState
 from .gradcheck import gradcheck
 from .initializers import Constant as ConstantInit
@@ -25,6 +26,8 @@ __all__ = [
     "Layer",
     "Dense",
     "Network",
+    "MLPClassifier",
+    "MLPRegressor",
     "SGD",
     "Adam",
     "Constant",

@@ -226,6 +226,12 @@ class _BaseMLP(BaseEstimator):
                 f"got {describe(self.activation)}"
             )
         check_choice("solver", self.solver, ("lbfgs", "sgd", "adam"))
+        if not isinstance(self.loss, str) and self._loss_names[0] == "squared_error":
+            raise BackpropError(
+                f"`loss` must be one of {', '.join(map(repr, self._loss_names))}; got "
+                f"{describe(self.loss)} (MLPRegressor's first positional parameter is `loss`, as in "
+                "scikit-learn: pass hidden_layer_sizes=... by name)"
+            )
         check_choice("loss", self.loss, self._loss_names)
         check_non_negative("alpha", self.alpha)
         if self.batch_size != "auto":
@@ -459,8 +465,10 @@ class _BaseMLP(BaseEstimator):
 
         def after_iteration(intermediate_result):
             best["x"] = np.array(intermediate_result.x)
-            self.loss_curve_.append(float(intermediate_result.fun))
-            state.logs = {"loss": float(intermediate_result.fun)}
+            self.loss_ = float(intermediate_result.fun)
+            self.loss_curve_.append(self.loss_)
+            self.n_iter_ = state.epoch + 1
+            state.logs = {"loss": self.loss_}
             history.record(state.epoch, state.logs)
             for cb in callbacks:
                 cb.on_epoch_end(state)
@@ -468,6 +476,7 @@ class _BaseMLP(BaseEstimator):
             if state.stop_training:
                 raise StopIteration
 
+        self.n_iter_, self.loss_ = 0, np.nan
         for cb in callbacks:
             cb.on_train_begin(state)
         try:
@@ -483,8 +492,6 @@ class _BaseMLP(BaseEstimator):
             for cb in callbacks:
                 cb.on_train_end(state)
         if result is None:
-            self.n_iter_ = state.epoch
-            self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.nan
             self._finish(history)
             return
         unpack(result.x)
@@ -813,7 +820,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     >>> import numpy as np
     >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
-    >>> reg = MLPRegressor((10,), solver="lbfgs", random_state=0).fit(X, 2 * X[:, 0] + 1)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(10,), solver="lbfgs", random_state=0)
+    >>> reg = reg.fit(X, 2 * X[:, 0] + 1)
     >>> reg.score(X, 2 * X[:, 0] + 1) > 0.99
     True
     """

@@ -378,6 +378,24 @@ def test_ctrl_c_ends_training_and_keeps_the_model(solver):
     assert est.predict(X).shape == y.shape
 
 
+def test_divergence_is_reported_never_silent():
+    """A run that blows up (huge rate, unscaled inputs) ends in a warning naming the divergence with
+    finite weights kept (engine with a divergence guard) or in a clear error, never in silent NaNs."""
+    X, y = iris()
+    est = MLPRegressor(hidden_layer_sizes=(20,), solver="sgd", learning_rate_init=10.0, momentum=0.9,
+                       max_iter=50, random_state=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            est.fit(X * 1e3, y * 1e3)
+        except BackpropError as exc:
+            assert "non-finite weights" in str(exc)
+            return
+    assert any("diverged" in str(w.message) and "complete iteration" in str(w.message)
+               for w in caught if w.category is ConvergenceWarning)
+    assert all(np.all(np.isfinite(w)) for w in est.coefs_ + est.intercepts_)
+
+
 def test_verbose_reports_progress_on_stderr_not_stdout(capsys):
     """verbose=True shows one line per epoch on stderr (a tqdm bar on a terminal); stdout stays clean."""
     X, y = iris()

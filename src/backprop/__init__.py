@@ -8,8 +8,8 @@ __version__ = "0.1.0"
 
 from ._validation import BackpropError, NotFittedError
 from .activations import get_activation
-from .estimators import MLPClassifier, MLPRegressor
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback, TrainState
+from .estimators import MLPClassifier, MLPRegressor
 from .gradcheck import gradcheck
 from .initializers import Constant as ConstantInit
 from .initializers import get_initializer

@@ -429,6 +429,11 @@ class _BaseMLP(BaseEstimator):
                 )
 
     def _finish(self, history: History) -> None:
+        if getattr(history, "diverged", False):  # the engine's divergence guard kept good weights
+            warnings.warn(
+                f"{history.stop_reason} (the model has {self.n_iter_} complete iteration(s))",
+                ConvergenceWarning, stacklevel=4,
+            )
         if history.interrupted:
             warnings.warn(
                 f"training interrupted (Ctrl-C) after {self.n_iter_} complete iteration(s); "

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from ._validation import BackpropError, NotFittedError
 from .activations import get_activation
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback, TrainState
+from .estimators import MLPClassifier, MLPRegressor
 from .gradcheck import gradcheck
 from .initializers import Constant as ConstantInit
 from .initializers import get_initializer
@@ -30,6 +31,8 @@ __all__ = [
     "Layer",
     "Dense",
     "Network",
+    "MLPClassifier",
+    "MLPRegressor",
     "SGD",
     "Adam",
     "Constant",

@@ -9,7 +9,6 @@ __version__ = "0.1.0"
 from ._validation import BackpropError, NotFittedError
 from .activations import get_activation
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback, TrainState
-from .estimators import MLPClassifier, MLPRegressor
 from .gradcheck import gradcheck
 from .initializers import Constant as ConstantInit
 from .initializers import get_initializer
@@ -23,6 +22,19 @@ from .training import fit
 # callable: backprop.explain(network, x, y) runs backprop.explain.explain.
 from . import explain  # noqa: E402
 from .explain import Derivation  # noqa: E402
+
+_LAZY = {"MLPClassifier": "estimators", "MLPRegressor": "estimators"}
+
+
+def __getattr__(name):
+    # The estimators import scikit-learn (~0.5 s); load them only when first used.
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "__version__",

@@ -105,6 +105,7 @@ def test_demo_variant_matches_the_oracle_and_reports_its_loss_lines():
     assert result["pred"] == pytest.approx(oracle.predict(xor.X)[:, 0].tolist(), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_default_seed_classifies_all_four(capsys):
     # `backprop demo xor` with its default seed gets every row right, in the tutorial's line format.
     assert main(["demo", "xor"]) == 0

@@ -6,6 +6,7 @@ as one JSON object on stdout instead. Progress (digits) goes to stderr.
 
 from __future__ import annotations
 
+import argparse
 import json
 
 NAME = "demo"
@@ -52,6 +53,8 @@ def add_arguments(parser):
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true",
                        help="print every number at full precision as JSON on stdout")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show full tracebacks on errors")
 
 
 def run(args) -> int:

@@ -183,3 +183,33 @@ def test_cli_text_and_json(capsys):
     assert data["forward"]["E_total"] == pytest.approx(0.298371109, abs=5e-10)
     assert main(["demo", "mazur", "--iterations", "0"]) == 1
     assert "`iterations` must be an integer >= 1; got 0" in capsys.readouterr().err
+
+
+def test_layerwise_order_on_a_deeper_softmax_network():
+    # layerwise=True on a 3-layer tanh/softmax network with a from-logits loss equals updating
+    # each layer, written out in numpy, before computing the delta of the layer below.
+    import numpy as np
+
+    from backprop import Network
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.random((5, 3)), np.eye(2)[[0, 1, 1, 0, 1]]
+    net = Network.from_sizes([3, 4, 3, 2], activation="tanh", output_activation="softmax",
+                             loss="softmax_cross_entropy", bias_init=0.1, seed=0)
+    Ws = [layer.params["W"].copy() for layer in net.layers]
+    bs = [layer.params["b"].copy() for layer in net.layers]
+    A = [X]
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        Z = A[-1] @ W + b
+        A.append(np.tanh(Z) if i < 2 else np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True))
+    dZ = (A[-1] - Y) / len(X)
+    for i in reversed(range(3)):
+        Ws[i] -= 0.3 * A[i].T @ dZ
+        bs[i] -= 0.3 * dZ.sum(axis=0)
+        dZ = (dZ @ Ws[i].T) * (1 - A[i] ** 2)  # with the updated weights
+    opt = SGD(0.3)
+    net.train_step(X, Y, opt, layerwise=True)
+    assert opt.t == 1
+    for layer, W, b in zip(net.layers, Ws, bs):
+        np.testing.assert_allclose(layer.params["W"], W, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(layer.params["b"], b, rtol=1e-12, atol=1e-15)

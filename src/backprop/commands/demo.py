@@ -35,26 +35,26 @@ def add_arguments(parser):
     p = sub.add_parser("xor", help="PyImageSearch's 2-2-1 XOR network (seed 003)",
                        description="A 2-2-1 sigmoid network learns XOR: learning rate 0.5, per-sample "
                                    "updates for 20,000 epochs.")
-    p.add_argument("--seed", type=int, default=42, help="weight seed (default 42)")
-    p.add_argument("--epochs", type=int, default=20000, help="training epochs (default 20000)")
-    p.add_argument("--every", type=int, default=1000, help="print the loss every N epochs (default 1000)")
-    p.add_argument("--variant", choices=["default", "pyimagesearch"], default="default",
-                   help="'pyimagesearch': the tutorial's bias trick instead of true biases")
+    _pyimagesearch_options(p, "weight seed", epochs=20000, every=1000)
 
     p = sub.add_parser("digits", help="PyImageSearch's 64-32-16-10 network on the 8x8 digits (seed 003)",
                        description="64-32-16-10 sigmoid network, per-sample SGD at 0.1, then "
-                                   "scikit-learn's classification report on the 25%% test split.")
-    p.add_argument("--seed", type=int, default=42, help="split and weight seed (default 42)")
-    p.add_argument("--epochs", type=int, default=1000, help="training epochs (default 1000)")
-    p.add_argument("--every", type=int, default=100, help="print the loss every N epochs (default 100)")
-    p.add_argument("--variant", choices=["default", "pyimagesearch"], default="default",
-                   help="'pyimagesearch': the tutorial's bias trick instead of true biases")
+                                   "scikit-learn's classification report on the 25% test split.")
+    _pyimagesearch_options(p, "split and weight seed", epochs=1000, every=100)
 
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true",
                        help="print every number at full precision as JSON on stdout")
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks on errors")
+
+
+def _pyimagesearch_options(p, seed_help: str, epochs: int, every: int) -> None:
+    p.add_argument("--seed", type=int, default=42, help=f"{seed_help} (default 42)")
+    p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
+    p.add_argument("--every", type=int, default=every, help=f"print the loss every N epochs (default {every})")
+    p.add_argument("--variant", choices=["default", "pyimagesearch"], default="default",
+                   help="'pyimagesearch': the tutorial's bias trick instead of true biases")
 
 
 def run(args) -> int:

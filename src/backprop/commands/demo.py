@@ -76,8 +76,7 @@ def _mazur(args) -> int:
     from ..demos import mazur
 
     show = range(args.iterations) if args.show_all else None
-    result = {"initial_weights": mazur.weights(mazur.network()), **mazur.walkthrough(),
-              **mazur.train(iterations=args.iterations, variant=args.variant, show=show)}
+    result = mazur.run(iterations=args.iterations, variant=args.variant, show=show)
     if args.json:
         _dump(result)
         return 0

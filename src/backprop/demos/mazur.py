@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import SGD, Dense, Network
+from .._validation import check_choice, check_int
 
 __all__ = ["INPUT", "TARGET", "LEARNING_RATE", "VARIANTS", "network", "walkthrough", "train", "run"]
 
@@ -94,8 +95,6 @@ def shown_iterations(iterations: int) -> list[int]:
 def train(iterations: int = 10000, variant: str = "correct", show=None) -> dict:
     """Seed 001's loop: ``iterations`` updates on the one example; the error after update i
     (i from 0) for every i in ``show``, the weights after the first update and at the end."""
-    from .._validation import check_choice, check_int
-
     iterations = check_int("iterations", iterations)
     variant = check_choice("variant", variant, VARIANTS)
     show = set(shown_iterations(iterations) if show is None else show)
@@ -118,7 +117,7 @@ def train(iterations: int = 10000, variant: str = "correct", show=None) -> dict:
     }
 
 
-def run(iterations: int = 10000, variant: str = "correct") -> dict:
+def run(iterations: int = 10000, variant: str = "correct", show=None) -> dict:
     """Everything the demo prints: initial weights, the walk-through, then the training loop."""
     return {"initial_weights": weights(network()), **walkthrough(),
-            **train(iterations=iterations, variant=variant)}
+            **train(iterations=iterations, variant=variant, show=show)}

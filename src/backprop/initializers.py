@@ -6,6 +6,8 @@ layer convention (n_inputs, n_outputs), so fan_in = shape[0] and fan_out = shape
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from ._validation import BackpropError, describe
@@ -18,6 +20,7 @@ __all__ = [
     "He",
     "Constant",
     "Zeros",
+    "PythonRandom",
     "get_initializer",
     "as_generator",
     "INITIALIZERS",
@@ -125,6 +128,31 @@ class Constant(Initializer):
 
     def __repr__(self):
         return f"Constant(shape={self.value.shape})"
+
+
+class PythonRandom(Initializer):
+    """U(0, 1) from Python's own ``random.Random(seed)``, the generator of the Brownlee and Mazur
+    tutorials: ``PythonRandom(1)`` draws the numbers that ``random.seed(1); random()`` gives.
+
+    It ignores the numpy Generator it is handed and keeps its own stream, so one instance shared
+    by several layers continues the stream from layer to layer. Arrays are filled in row-major
+    order; with ``Dense(init_order="neuron")`` that is the tutorials' neuron-by-neuron order.
+    """
+
+    name = "python_random"
+
+    def __init__(self, seed: int = 1):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise BackpropError(f"`seed` must be an integer; got {describe(seed)}")
+        self.seed = int(seed)
+        self._random = random.Random(self.seed)
+
+    def __call__(self, shape, rng):
+        draws = [self._random.random() for _ in range(int(np.prod(shape, dtype=np.int64)))]
+        return np.array(draws, dtype=np.float64).reshape(shape)
+
+    def __repr__(self):
+        return f"PythonRandom(seed={self.seed})"
 
 
 INITIALIZERS: dict[str, type[Initializer]] = {

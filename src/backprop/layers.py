@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import BackpropError, check_dtype, check_int
+from ._validation import BackpropError, check_choice, check_dtype, check_int
 from .activations import Activation, get_activation
 from .initializers import as_generator, get_initializer
 
@@ -55,6 +55,13 @@ class Dense(Layer):
 
     W has shape (n_inputs, n_outputs) as scikit-learn's ``coefs_``; b has shape (n_outputs,).
 
+    ``init_order`` says in which order the initial values are drawn: ``"layer"`` (default) draws
+    the whole W with ``weight_init``, then b with ``bias_init``; ``"neuron"`` draws neuron by
+    neuron, each neuron's input weights and then its bias, all with ``weight_init`` (one
+    (n_outputs, n_inputs + 1) draw, a row per neuron: the Brownlee tutorial's order; ``bias_init``
+    is then unused, and an initializer that scales by fan-in sees that transposed shape, so pair
+    it with one that does not, such as ``PythonRandom`` or ``Uniform``).
+
     Backward, with dZ the delta of each neuron::
 
         dZ = activation.backward(Z, A, dA)   # dA * f'(Z)
@@ -74,6 +81,7 @@ class Dense(Layer):
         trainable_bias: bool = True,
         seed: int | np.random.Generator | None = None,
         dtype=np.float64,
+        init_order: str = "layer",
     ):
         super().__init__()
         self.n_inputs = check_int("n_inputs", n_inputs)
@@ -82,10 +90,14 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.dtype = check_dtype("dtype", dtype)
         rng = as_generator(seed)
-        W = get_initializer(weight_init)((self.n_inputs, self.n_outputs), rng)
+        if check_choice("init_order", init_order, ("layer", "neuron")) == "neuron":
+            rows = get_initializer(weight_init)((self.n_outputs, self.n_inputs + self.use_bias), rng)
+            W, b = rows[:, : self.n_inputs].T, (rows[:, self.n_inputs] if self.use_bias else None)
+        else:
+            W = get_initializer(weight_init)((self.n_inputs, self.n_outputs), rng)
+            b = get_initializer(bias_init)((self.n_outputs,), rng) if self.use_bias else None
         self.params["W"] = np.ascontiguousarray(W, dtype=self.dtype)
         if self.use_bias:
-            b = get_initializer(bias_init)((self.n_outputs,), rng)
             self.params["b"] = np.ascontiguousarray(b, dtype=self.dtype)
             if not trainable_bias:
                 self.frozen.add("b")

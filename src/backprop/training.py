@@ -75,8 +75,8 @@ def fit(
       Optimizer, or "sgd"/"adam" with ``lr``).
     - ``batch_size=1`` with ``shuffle=False`` is the tutorials' per-sample (online) training.
     - The epoch's ``loss`` is the sum of the per-batch losses (each taken before its update),
-      weighted by batch share for mean-reduced losses: with batch_size=1, loss="sse"
-      (reduction "sum") it is exactly the error the Brownlee tutorial prints.
+      weighted by batch share for mean-reduced losses: with batch_size=1 and a sum-reduced
+      loss it is the sum of the per-row errors, as the Brownlee tutorial prints.
     - ``validation_data=(X_val, Y_val)`` adds ``val_loss`` and ``val_<metric>`` per epoch.
     - Ctrl-C stops training cleanly after the current step; ``history.interrupted`` is then True.
     - Divergence (a NaN/inf loss or weight, or an exploding loss; see ``backprop.guards``) stops

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ._validation import BackpropError, check_int, describe
+from . import fast as _fast
 from .callbacks import Callback, History, TrainState
 from .initializers import as_generator
 from .optimizers import Optimizer, get_optimizer
@@ -66,6 +67,7 @@ def fit(
     metrics: Sequence[str] = (),
     callbacks: Sequence[Callback] = (),
     sample_weight=None,
+    fast: bool | None = None,
 ) -> History:
     """Train ``network`` on (X, Y) and return the per-epoch History.
 
@@ -77,6 +79,9 @@ def fit(
       (reduction "sum") it is exactly the error the Brownlee tutorial prints.
     - ``validation_data=(X_val, Y_val)`` adds ``val_loss`` and ``val_<metric>`` per epoch.
     - Ctrl-C stops training cleanly after the current step; ``history.interrupted`` is then True.
+    - ``fast``: None (default) runs whole epochs in the compiled kernel of ``backprop.fast`` where
+      it applies (same results to rounding; BACKPROP_FAST=0 turns this off), True requires it,
+      False forces the numpy reference path. On the fast path Ctrl-C stops after the epoch.
     """
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
@@ -103,6 +108,9 @@ def fit(
     params, grads = network.trainable()
     mean = loss_fn.reduction == "mean"
     w_total = float(np.sum(weights)) if weights is not None else float(n)
+    runner = None  # issue 6: the compiled fast path runs whole epochs (see backprop.fast)
+    if _fast.use_fast_path(fast, network, loss_fn, optimizer, callbacks):
+        runner = _fast.make_runner(network, X2, Y2, loss_fn, optimizer, batch_size, weights)
 
     for cb in callbacks:
         cb.on_train_begin(state)
@@ -111,8 +119,10 @@ def fit(
             state.epoch = epoch
             for cb in callbacks:
                 cb.on_epoch_begin(state)
-            total = 0.0
-            for b, idx in enumerate(iterate_batches(n, batch_size, rng if shuffle else None)):
+            # fast path: the whole epoch in one call, and no numpy batches (issue 6)
+            total = runner.run_epoch(rng if shuffle else None) if runner is not None else 0.0
+            batches = () if runner is not None else iterate_batches(n, batch_size, rng if shuffle else None)
+            for b, idx in enumerate(batches):
                 Xb, Yb = X2[idx], Y2[idx]
                 wb = None if weights is None else weights[idx]
                 network._forward(Xb, training=True)

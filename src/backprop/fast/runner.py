@@ -27,8 +27,6 @@ def unsupported(network, loss=None, optimizer=None) -> str | None:
     """Why the compiled path cannot train this (network, loss, optimizer), or None if it can."""
     if network.dtype not in (np.float32, np.float64):
         return f"dtype {network.dtype.name} (float32 and float64 are supported)"
-    if len(network.layers) > MAX_LAYERS:
-        return f"{len(network.layers)} layers (at most {MAX_LAYERS} are compiled)"
     for i, layer in enumerate(network.layers, start=1):
         if type(layer) is not Dense:
             return f"layer {i} is {type(layer).__name__} (only Dense layers are compiled)"
@@ -46,16 +44,6 @@ def unsupported(network, loss=None, optimizer=None) -> str | None:
     return None
 
 
-MAX_LAYERS = 8  # per-layer arrays travel as tuples padded to this length: one compiled type
-
-
-def _typed(arrays):
-    """A tuple of MAX_LAYERS + 1 arrays (empty ones after the real entries)."""
-    arrays = list(arrays)
-    pad = np.zeros((0,) * arrays[0].ndim, arrays[0].dtype)
-    return tuple(arrays + [pad] * (MAX_LAYERS + 1 - len(arrays)))
-
-
 def _layer_codes(network):
     acts = np.array([ACTIVATION_CODES[type(layer.activation)] for layer in network.layers], np.int64)
     slopes = np.array([getattr(layer.activation, "negative_slope", 0.0) for layer in network.layers])
@@ -66,14 +54,51 @@ def _layer_codes(network):
     return acts, slopes, bias_mode
 
 
-def _biases(network):
-    empty = np.zeros(0, network.dtype)
-    return _typed([layer.params.get("b", empty) for layer in network.layers])
+class _Layout:
+    """Offsets of every layer's W and b in the flat parameter buffer, and of its batch-sized
+    blocks (activations, net inputs, deltas) in the flat work buffers, for ``rows`` rows."""
+
+    def __init__(self, network, rows: int):
+        self.sizes = np.array(network.sizes, np.int64)
+        self.acts, self.slopes, self.bias_mode = _layer_codes(network)
+        w_off, b_off, offset = [], [], 0
+        self.arrays = []  # (name, layer, offset) of each parameter, in named_parameters() order
+        for layer in network.layers:
+            w_off.append(offset)
+            self.arrays.append(("W", layer, offset))
+            offset += layer.params["W"].size
+            if "b" in layer.params:
+                b_off.append(offset)
+                self.arrays.append(("b", layer, offset))
+                offset += layer.params["b"].size
+            else:
+                b_off.append(-1)
+        self.n_params = offset
+        self.w_off, self.b_off = np.array(w_off, np.int64), np.array(b_off, np.int64)
+        sizes = network.sizes
+        self.a_off = np.concatenate([[0], np.cumsum([rows * s for s in sizes])[:-1]]).astype(np.int64)
+        self.z_off = np.concatenate([[0], np.cumsum([rows * s for s in sizes[1:]])[:-1]]).astype(np.int64)
+        self.a_size = rows * sum(sizes)
+        self.z_size = rows * sum(sizes[1:])
+
+    def pack(self, arrays, out):
+        """Copy per-parameter arrays (``self.arrays`` order; None = skip) into a flat buffer."""
+        for (_, _, offset), a in zip(self.arrays, arrays):
+            if a is not None:
+                out[offset:offset + a.size] = a.reshape(-1)
+
+    def unpack(self, flat, arrays):
+        for (_, _, offset), a in zip(self.arrays, arrays):
+            if a is not None:
+                a.reshape(-1)[...] = flat[offset:offset + a.size]
 
 
 class EpochRunner:
-    """Everything the kernel needs, built once per fit: tuples of the live parameter,
-    gradient and slot arrays, batch-sized buffers, and the codes of activations, loss, optimizer."""
+    """Everything the kernel needs, built once per fit: flat buffers for the parameters, the
+    gradients, the optimizer's slots and one batch's activations, and the codes of the layers,
+    loss and optimizer. Each epoch copies the live parameters and slots in and back out (they
+    are a few times smaller than one epoch's work), so the network and the optimizer are always
+    current between epochs and the numpy path can take over at any point."""
 
     def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None):
         dtype = network.dtype
@@ -84,34 +109,29 @@ class EpochRunner:
         self.batch_size = batch_size
         self.n_batches = -(-self.n // batch_size)
         rows = max(1, min(batch_size, self.n))
-        layers = network.layers
-        sizes = network.sizes
-        self.n_layers = len(layers)
-
-        self.Ws = _typed([layer.params["W"] for layer in layers])
-        self.bs = _biases(network)
-        self.As = _typed([np.zeros((rows, s), dtype) for s in sizes])
-        self.Zs = _typed([np.zeros((rows, s), dtype) for s in sizes[1:]])
-        self.dZs = _typed([np.zeros((rows, s), dtype) for s in sizes[1:]])
-        self.Yb = np.zeros((rows, sizes[-1]), dtype)
-        self.gWs = _typed([layer.grads["W"] for layer in layers])
-        empty = np.zeros(0, dtype)
-        self.gbs = _typed([layer.grads.get("b", empty) for layer in layers])
-        self.acts, self.slopes, self.bias_mode = _layer_codes(network)
+        self.layout = lay = _Layout(network, rows)
+        self.params = [p for _, p in network.named_parameters()]
+        self.P = np.zeros(lay.n_params, dtype)
+        self.G = np.zeros(lay.n_params, dtype)
+        self.Abuf = np.zeros(lay.a_size, dtype)
+        self.Zbuf = np.zeros(lay.z_size, dtype)
+        self.Dbuf = np.zeros(lay.z_size, dtype)
+        self.Ybuf = np.zeros((rows, network.n_outputs), dtype)
         self.losses = np.zeros(rows)
         self.wb = np.zeros(rows if weights is not None else 0)
+        self.coef = np.zeros(K.N_COEF, dtype)
         self.weights = np.zeros(0) if weights is None else np.ascontiguousarray(weights, np.float64)
         self.w_total = float(np.sum(self.weights)) if weights is not None else float(self.n)
-
         self.loss_code = LOSS_CODES[type(loss)]
         self.from_logits = bool(loss.from_logits)
         self.mean = loss.reduction == "mean"
         self.opt = OPTIMIZER_CODES[type(optimizer)]
-        self._bind_slots(network, optimizer, empty)
+        self._bind_slots(network, optimizer)
         self._arange = np.arange(self.n, dtype=np.int64)
 
-    def _bind_slots(self, network, optimizer, empty):
-        """Tuples of the optimizer's own slot arrays, W and b apart (dummies where unused)."""
+    def _bind_slots(self, network, optimizer):
+        """The optimizer's slot lists (its own arrays, created as the numpy path would), each
+        spread over the parameters in ``layout.arrays`` order (None for frozen parameters)."""
         params, _ = network.trainable()
         dtype = network.dtype
         hyper = np.zeros(8)
@@ -126,33 +146,21 @@ class EpochRunner:
             names = ["m", "v"]
         hyper[K.H_DECAY] = optimizer.weight_decay
         self.hyper = hyper
-        slots = []
+        trainable_ids = [id(p) for p in params]
+        self.slots = []  # per slot name: list aligned with layout.arrays
         for name in names:
             arrays = optimizer._slots(name, params)
             for i, (a, p) in enumerate(zip(arrays, params)):  # e.g. state loaded from a file
                 if a.dtype != dtype or a.shape != p.shape or not a.flags.c_contiguous:
                     arrays[i] = np.ascontiguousarray(np.broadcast_to(a, p.shape), dtype)
-            slots.append(arrays)
-        dummy_W = np.zeros((0, 0), dtype)
-        lists = []
-        for k in range(2):
-            arrays = slots[k] if k < len(slots) else None
-            W_list, b_list, j = [], [], 0
-            for layer in network.layers:
-                W_list.append(arrays[j] if arrays else dummy_W)
-                j += 1
-                if "b" in layer.trainable:
-                    b_list.append(arrays[j] if arrays else empty)
-                    j += 1
-                else:
-                    b_list.append(empty)
-            lists += [_typed(W_list), _typed(b_list)]
-        self.S1W, self.S1b, self.S2W, self.S2b = lists
+            by_id = dict(zip(trainable_ids, arrays))
+            self.slots.append([by_id.get(id(p)) for p in self.params])
+        self.S = [np.zeros(self.layout.n_params if k < len(self.slots) else 0, dtype) for k in range(2)]
 
     def _learning_rates(self) -> np.ndarray:
         """The rate of every step of the coming epoch (``optimizer.lr`` at t, t+1, ...)."""
         opt = self.optimizer
-        if isinstance(opt.schedule, Constant):
+        if type(opt.schedule) is Constant:
             return np.full(self.n_batches, opt.schedule.lr, dtype=self.network.dtype)
         rates = [opt.schedule.lr_at(opt.t + i) for i in range(self.n_batches)]
         return np.asarray(rates, dtype=self.network.dtype).reshape(self.n_batches)
@@ -164,12 +172,19 @@ class EpochRunner:
         return self._run(order, self._learning_rates())
 
     def _run(self, order, lrs) -> float:
+        lay = self.layout
+        lay.pack(self.params, self.P)
+        for flat, arrays in zip(self.S, self.slots):
+            lay.pack(arrays, flat)
         total = K.train_epoch(
             self.X, self.Y, order.astype(np.int64, copy=False), self.batch_size, self.weights,
-            self.w_total, lrs, self.optimizer.t, self.n_layers, self.Ws, self.bs, self.As, self.Zs, self.dZs,
-            self.Yb, self.gWs, self.gbs, self.S1W, self.S1b, self.S2W, self.S2b, self.acts,
-            self.slopes, self.bias_mode, self.loss_code, self.from_logits, self.mean, self.opt,
-            self.hyper, self.losses, self.wb)
+            self.w_total, lrs, self.optimizer.t, lay.sizes, lay.w_off, lay.b_off, lay.a_off,
+            lay.z_off, lay.acts, lay.slopes, lay.bias_mode, self.P, self.G, self.S[0], self.S[1],
+            self.Abuf, self.Zbuf, self.Dbuf, self.Ybuf, self.losses, self.wb, self.coef,
+            self.loss_code, self.from_logits, self.mean, self.opt, self.hyper)
+        lay.unpack(self.P, self.params)
+        for flat, arrays in zip(self.S, self.slots):
+            lay.unpack(flat, arrays)
         self.optimizer.t += len(lrs)
         return float(total)
 
@@ -178,17 +193,16 @@ class EpochRunner:
         self._run(np.zeros(0, np.int64), np.zeros(0, self.network.dtype))
 
 
-def predict(network, X, chunk: int = 2048) -> np.ndarray:
-    """Network outputs for a 2-D C-contiguous batch, ``chunk`` rows at a time (no per-layer
-    arrays of the whole batch: only the output is allocated)."""
+def predict(network, X, chunk: int = 4096) -> np.ndarray:
+    """Network outputs for a 2-D batch, ``chunk`` rows at a time: only the output and one
+    chunk's activations are allocated."""
     dtype = network.dtype
     X = np.ascontiguousarray(X, dtype)
     rows = max(1, min(chunk, X.shape[0]))
-    sizes = network.sizes
-    out = np.empty((X.shape[0], sizes[-1]), dtype)
-    acts, slopes, bias_mode = _layer_codes(network)
-    K.forward(X, len(network.layers), _typed([layer.params["W"] for layer in network.layers]), _biases(network),
-              _typed([np.zeros((rows, s), dtype) for s in sizes]),
-              _typed([np.zeros((rows, s), dtype) for s in sizes[1:]]),
-              acts, slopes, bias_mode, out, rows)
+    lay = _Layout(network, rows)
+    P = np.zeros(lay.n_params, dtype)
+    lay.pack([p for _, p in network.named_parameters()], P)
+    out = np.empty((X.shape[0], network.n_outputs), dtype)
+    K.forward(X, lay.sizes, lay.w_off, lay.b_off, lay.a_off, lay.z_off, lay.acts, lay.slopes,
+              lay.bias_mode, P, np.zeros(lay.a_size, dtype), np.zeros(lay.z_size, dtype), out, rows)
     return out

@@ -1,8 +1,9 @@
 """EpochRunner: prepares a network, its optimizer and the data once, then runs whole epochs in
 the compiled kernel (``kernels.train_epoch``). Also ``predict`` in chunks through ``kernels.forward``.
 
-The runner works on the network's live arrays: parameters, gradients and the optimizer's slots
-(velocity, Adam's m and v) are updated in place, so the numpy path can take over at any point.
+Parameters and optimizer slots are copied into flat buffers before each epoch and back after it,
+so between epochs the network and the optimizer hold the current values and the numpy path can
+take over at any point. ``layer.grads`` are not filled by the fast path.
 """
 
 from __future__ import annotations
@@ -15,6 +16,20 @@ from ..optimizers import SGD, Adam, Constant
 from . import kernels as K
 
 __all__ = ["EpochRunner", "unsupported", "predict"]
+
+# BLAS calls on products smaller than this (multiply-adds per batch) run on one thread: for
+# small networks, waking BLAS threads costs more than it saves (threadpoolctl, per epoch).
+SINGLE_THREAD_BELOW_MACS = 1 << 21
+_controller = None
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
 
 ACTIVATION_CODES = {Identity: K.IDENTITY, Sigmoid: K.SIGMOID, Tanh: K.TANH, ReLU: K.RELU,
                     LeakyReLU: K.LEAKY_RELU, Softmax: K.SOFTMAX}
@@ -128,6 +143,8 @@ class EpochRunner:
         self.opt = OPTIMIZER_CODES[type(optimizer)]
         self._bind_slots(network, optimizer)
         self._arange = np.arange(self.n, dtype=np.int64)
+        largest = max(rows * a * b for a, b in zip(network.sizes, network.sizes[1:]))
+        self.single_thread = K.BLAS_MIN_MACS <= largest < SINGLE_THREAD_BELOW_MACS
 
     def _bind_slots(self, network, optimizer):
         """The optimizer's slot lists (its own arrays, created as the numpy path would), each
@@ -169,6 +186,9 @@ class EpochRunner:
         """One epoch over the data, shuffled by ``rng.permutation(n)`` when rng is given (the
         same draw as the numpy path); returns the epoch loss and advances ``optimizer.t``."""
         order = rng.permutation(self.n) if rng is not None else self._arange
+        if self.single_thread:
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                return self._run(order, self._learning_rates())
         return self._run(order, self._learning_rates())
 
     def _run(self, order, lrs) -> float:

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ._validation import BackpropError, check_int, describe
+from . import fast as _fast
 from .callbacks import Callback, History, TrainState
 from .guards import Diverged, DivergenceGuard
 from .initializers import as_generator
@@ -68,6 +69,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     sample_weight=None,
     resume_from=None,
+    fast: bool | None = None,
 ) -> History:
     """Train ``network`` on (X, Y) and return the per-epoch History.
 
@@ -83,6 +85,9 @@ def fit(
       training with the last good weights; ``history.diverged`` and ``history.stop_reason`` say why.
     - ``resume_from=DIR`` continues from the latest checkpoint a ``backprop.checkpoint.Checkpoint``
       callback wrote there (bitwise identical to a run that was never stopped).
+    - ``fast``: None (default) runs whole epochs in the compiled kernel of ``backprop.fast`` where
+      it applies (same results to rounding; BACKPROP_FAST=0 turns this off), True requires it,
+      False forces the numpy reference path. On the fast path Ctrl-C stops after the epoch.
     """
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
@@ -124,6 +129,9 @@ def fit(
 
         first_epoch = restore(resume_from, state)
     guard = DivergenceGuard(state, X2)
+    runner = None  # issue 6: the compiled fast path runs whole epochs (see backprop.fast)
+    if _fast.use_fast_path(fast, network, loss_fn, optimizer, callbacks):
+        runner = _fast.make_runner(network, X2, Y2, loss_fn, optimizer, batch_size, weights)
 
     for cb in callbacks:
         cb.on_train_begin(state)
@@ -133,8 +141,10 @@ def fit(
             state.epoch = epoch
             for cb in callbacks:
                 cb.on_epoch_begin(state)
-            total = 0.0
-            for b, idx in enumerate(iterate_batches(n, batch_size, rng if shuffle else None)):
+            # fast path: the whole epoch in one call, and no numpy batches (issue 6)
+            total = runner.run_epoch(rng if shuffle else None) if runner is not None else 0.0
+            batches = () if runner is not None else iterate_batches(n, batch_size, rng if shuffle else None)
+            for b, idx in enumerate(batches):
                 Xb, Yb = X2[idx], Y2[idx]
                 wb = None if weights is None else weights[idx]
                 network._forward(Xb, training=True)

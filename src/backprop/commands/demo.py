@@ -161,7 +161,8 @@ def _xor(args) -> int:
 
 # -- digits ------------------------------------------------------------------------------------
 def _digits(args) -> int:
-    from sklearn.metrics import classification_report
+    import logging
+    import sys
 
     from ..demos import digits
     from ..progress import ProgressBar
@@ -174,9 +175,18 @@ def _digits(args) -> int:
         print("[INFO] training network...")
         print(f"[INFO] {'-'.join(map(str, digits.SIZES))} sigmoid network ({args.variant} biases), "
               f"per-sample SGD at 0.1, seed {args.seed}")
-    result = digits.run(epochs=args.epochs, seed=args.seed, variant=args.variant, every=args.every,
-                        callbacks=[ProgressBar(every=args.every, desc="digits")],
-                        report=None if args.json else _info_loss)
+    # the compiled kernels announce their first-run compilation on this logger (stderr)
+    fast_log, notice = logging.getLogger("backprop.fast"), logging.StreamHandler(sys.stderr)
+    fast_log.setLevel(logging.INFO)
+    fast_log.addHandler(notice)
+    try:
+        result = digits.run(epochs=args.epochs, seed=args.seed, variant=args.variant, every=args.every,
+                            callbacks=[ProgressBar(every=args.every, desc="digits")],
+                            report=None if args.json else _info_loss)
+    finally:
+        fast_log.removeHandler(notice)
+    from sklearn.metrics import classification_report  # imported after training: start-up time
+
     if args.json:
         report = classification_report(result["y_test"], result["y_pred"], output_dict=True, zero_division=0)
         _dump({"variant": args.variant, "seed": args.seed, "epochs": args.epochs,

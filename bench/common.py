@@ -1,0 +1,102 @@
+"""Shared helpers for the benchmarks: timing (medians), peers' availability, the machine and
+thread settings, markdown tables. Run the scripts from the repository root (see run_all.py)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+if str(ROOT / "bench") not in sys.path:
+    sys.path.insert(0, str(ROOT / "bench"))
+
+ENV_KEYS = ["OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+            "NUMBA_NUM_THREADS", "NUMBA_CACHE_DIR", "BACKPROP_FAST"]
+
+
+def median_time(fn, reps: int, per: float = 1.0) -> float:
+    """Median wall time of ``fn()`` over ``reps`` runs, divided by ``per`` (e.g. epochs)."""
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) / per)
+    return statistics.median(times)
+
+
+def torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def quiet_sklearn():
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
+
+def fmt_time(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
+def table(rows, ours_key: str) -> str:
+    """Markdown table of (name, seconds, note) rows with the ratio of each to ``ours_key``."""
+    ours = dict((r[0], r[1]) for r in rows)[ours_key]
+    lines = ["| implementation | median | ratio to ours (x slower) | note |", "|---|---|---|---|"]
+    for name, sec, note in rows:
+        lines.append(f"| {name} | {fmt_time(sec)} | {sec / ours:.2f} | {note} |")
+    return "\n".join(lines)
+
+
+def print_rows(title: str, rows, ours_key: str) -> None:
+    print(f"\n== {title}")
+    print(table(rows, ours_key))
+
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "load": load}
+
+
+def versions() -> dict:
+    import numba
+    import numpy
+    import sklearn
+
+    import backprop
+
+    out = {"backprop": backprop.__version__, "numpy": numpy.__version__, "numba": numba.__version__,
+           "scikit-learn": sklearn.__version__}
+    torch = torch_or_none()
+    out["torch"] = torch.__version__ if torch else "not installed (skipped)"
+    return out
+
+
+def threads() -> dict:
+    from threadpoolctl import threadpool_info
+
+    info = {f"{p['internal_api']} ({p['prefix']})": p["num_threads"] for p in threadpool_info()}
+    torch = torch_or_none()
+    if torch:
+        info["torch intra-op threads"] = torch.get_num_threads()
+    info["env"] = {k: os.environ.get(k, "(unset)") for k in ENV_KEYS}
+    return info

@@ -1,0 +1,76 @@
+"""W1: seed 003's digits network 64-32-16-10, sigmoid, half_sse, batch 1 (per-sample), lr 0.1,
+on 1347 training samples. Medians of the time per epoch; every peer in the same run."""
+
+from __future__ import annotations
+
+import common  # noqa: F401  (puts src/ on sys.path)
+import numpy as np
+from common import median_time, print_rows, quiet_sklearn, torch_or_none
+
+TITLE = "W1: digits 64-32-16-10 sigmoid, half_sse, batch 1, lr 0.1 (1347 samples)"
+
+
+def data():
+    from backprop.datasets import load_digits, one_hot, train_test_split
+
+    X, y = load_digits()
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.25, seed=42)
+    return X_train, y_train, one_hot(y_train, 10)
+
+
+def run(reps: int = 5, quick: bool = False):
+    from backprop import SGD, Network
+    from seed_loop import SeedNetwork
+
+    X, y, Y = data()
+    n = len(X)
+    rng = np.random.default_rng(0)
+    rows = []
+
+    epochs = 10 if quick else 30
+    net = Network.from_sizes([64, 32, 16, 10], activation="sigmoid", seed=42)
+    net.fit(X, Y, epochs=1, batch_size=1, optimizer=SGD(0.1), seed=0)  # compile / load kernels
+    t = median_time(lambda: net.fit(X, Y, epochs=epochs, batch_size=1, optimizer=SGD(0.1), seed=1),
+                    reps, per=epochs)
+    rows.append(("backprop (compiled epoch kernel)", t, f"fit(), {epochs} epochs per repetition"))
+
+    t = median_time(lambda: net.fit(X, Y, epochs=1, batch_size=1, optimizer=SGD(0.1), seed=1, fast=False),
+                    max(2, reps // 2))
+    rows.append(("backprop numpy reference path (fast=False)", t, "fit(..., fast=False)"))
+
+    seed = SeedNetwork([64, 32, 16, 10], alpha=0.1)
+    Xb = SeedNetwork.add_bias_column(X)
+    t = median_time(lambda: seed.fit_epoch(Xb, Y, rng.permutation(n)), max(2, reps // 2))
+    rows.append(("seed-style numpy loop (seed 003 fit_partial)", t, "bias trick, per sample"))
+
+    quiet_sklearn()
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(32, 16), activation="logistic", solver="sgd",
+                        batch_size=1, learning_rate_init=0.1, momentum=0.0, alpha=0.0,
+                        max_iter=1, shuffle=True, random_state=0)
+    t = median_time(lambda: clf.fit(X, y), max(2, reps // 2))
+    rows.append(("scikit-learn MLPClassifier(batch_size=1)", t, "softmax/log-loss output (its only choice)"))
+
+    torch = torch_or_none()
+    if torch is not None:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Sigmoid(), torch.nn.Linear(32, 16),
+                                    torch.nn.Sigmoid(), torch.nn.Linear(16, 10), torch.nn.Sigmoid()).double()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+
+        def torch_epoch():
+            for i in rng.permutation(n):
+                opt.zero_grad()
+                loss = 0.5 * ((model(Xt[i:i + 1]) - Yt[i:i + 1]) ** 2).sum()
+                loss.backward()
+                opt.step()
+
+        t = median_time(torch_epoch, max(2, reps // 2))
+        rows.append(("PyTorch CPU (float64, per-sample loop)", t, "nn.Sequential + optim.SGD"))
+    return rows
+
+
+if __name__ == "__main__":
+    print_rows(TITLE, run(), "backprop (compiled epoch kernel)")

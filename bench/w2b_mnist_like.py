@@ -1,0 +1,138 @@
+"""W2b: 60000 x 784 float32 synthetic data, 784-256-128-10 relu + softmax cross-entropy, batch 128,
+SGD momentum 0.9, lr 0.01; one epoch per repetition. The floor is the sum of the GEMMs alone.
+Peak RSS of a training process (ours) is measured in a fresh subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import common  # noqa: F401
+import numpy as np
+from common import ROOT, median_time, print_rows, quiet_sklearn, torch_or_none
+from w2a_digits_batch32 import gemm_floor
+
+TITLE = "W2b: 60000x784 float32, 784-256-128-10 relu + softmax CE, batch 128, SGD momentum 0.9"
+SIZES = [784, 256, 128, 10]
+BATCH = 128
+
+
+def data(n=60000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 784), dtype=np.float32)
+    y = rng.integers(0, 10, n)
+    Y = np.eye(10, dtype=np.float32)[y]
+    return X, y, Y
+
+
+def network():
+    from backprop import Network
+
+    return Network.from_sizes(SIZES, activation="relu", output_activation="softmax", weight_init="he",
+                              loss="softmax_cross_entropy", seed=0, dtype=np.float32)
+
+
+def plain_numpy_epoch(Ws, bs, Vs, X, Y, rng, lr=0.01, mom=0.9):
+    """A straightforward vectorised numpy mini-batch loop (what one writes by hand)."""
+    n = len(X)
+    order = rng.permutation(n)
+    for s in range(0, n, BATCH):
+        idx = order[s:s + BATCH]
+        A = [X[idx]]
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            Z = A[-1] @ W + b
+            A.append(np.maximum(Z, 0) if i < len(Ws) - 1 else Z)
+        Z = A[-1]
+        E = np.exp(Z - Z.max(1, keepdims=True))
+        dZ = (E / E.sum(1, keepdims=True) - Y[idx]) / len(idx)
+        for i in range(len(Ws) - 1, -1, -1):
+            gW, gb = A[i].T @ dZ, dZ.sum(0)
+            if i:
+                dZ = (dZ @ Ws[i].T) * (A[i] > 0)
+            for p, g, v in ((Ws[i], gW, Vs[2 * i]), (bs[i], gb, Vs[2 * i + 1])):
+                v *= mom
+                v -= lr * g
+                p += v
+
+
+RSS_CHILD = """
+import resource, sys, numpy as np
+sys.path[:0] = [{src!r}, {bench!r}]
+from w2b_mnist_like import data, network
+from backprop import SGD
+X, y, Y = data()
+base = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() // 1024
+net = network()
+net.fit(X, Y, epochs=2, batch_size=128, optimizer=SGD(0.01, momentum=0.9), seed=0, fast={fast})
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(base, peak)
+"""
+
+
+def peak_rss(fast) -> tuple[float, float]:
+    code = RSS_CHILD.format(src=str(ROOT / "src"), bench=str(ROOT / "bench"), fast=fast)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    base, peak = map(int, out.stdout.split())
+    return base / 1024, peak / 1024  # MiB: resident after making the data, peak over the run
+
+
+def run(reps: int = 3, quick: bool = False):
+    from backprop import SGD
+
+    X, y, Y = data(20000 if quick else 60000)
+    n = len(X)
+    rng = np.random.default_rng(0)
+    rows = []
+    net = network()
+    net.fit(X[:256], Y[:256], epochs=1, batch_size=BATCH, optimizer=SGD(0.01, momentum=0.9))
+    opt = SGD(0.01, momentum=0.9)
+    t = median_time(lambda: net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=opt, seed=1), reps)
+    rows.append(("backprop (compiled epoch kernel, BLAS inside)", t, "float32"))
+    opt2 = SGD(0.01, momentum=0.9)
+    t = median_time(lambda: net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=opt2, seed=1, fast=False),
+                    max(1, reps - 1))
+    rows.append(("backprop numpy reference path (fast=False)", t, "float32"))
+
+    ref = network()
+    Ws = [layer.params["W"].copy() for layer in ref.layers]
+    bs = [layer.params["b"].copy() for layer in ref.layers]
+    Vs = [np.zeros_like(a) for pair in zip(Ws, bs) for a in pair]
+    t = median_time(lambda: plain_numpy_epoch(Ws, bs, Vs, X, Y, rng), reps)
+    rows.append(("plain numpy mini-batch loop", t, "float32, written in bench/"))
+
+    quiet_sklearn()
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(256, 128), activation="relu", solver="sgd", batch_size=BATCH,
+                        learning_rate_init=0.01, momentum=0.9, nesterovs_momentum=False, alpha=0.0,
+                        max_iter=1, random_state=0)
+    t = median_time(lambda: clf.fit(X, y), reps)
+    rows.append(("scikit-learn MLPClassifier", t, "float32 input kept float32 by sklearn"))
+
+    torch = torch_or_none()
+    if torch is not None:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
+                                    torch.nn.ReLU(), torch.nn.Linear(128, 10))
+        topt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+        lossf = torch.nn.CrossEntropyLoss()
+
+        def torch_epoch():
+            order = torch.from_numpy(rng.permutation(n))
+            for s in range(0, n, BATCH):
+                idx = order[s:s + BATCH]
+                topt.zero_grad()
+                lossf(model(Xt[idx]), yt[idx]).backward()
+                topt.step()
+
+        t = median_time(torch_epoch, reps)
+        rows.append(("PyTorch CPU (float32)", t, "nn.Sequential + optim.SGD"))
+    t = gemm_floor(SIZES, n, BATCH, np.float32, reps)
+    rows.append(("floor: the GEMMs alone (numpy, default threads)", t, "8 GEMMs per batch"))
+    return rows
+
+
+if __name__ == "__main__":
+    print_rows(TITLE, run(), "backprop (compiled epoch kernel, BLAS inside)")
+    print("peak RSS (MiB) data only / after training, fast path:", peak_rss(True))

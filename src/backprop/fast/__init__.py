@@ -1,0 +1,142 @@
+"""The compiled fast path: whole training epochs of Dense networks in one numba kernel.
+
+``training.fit`` uses it automatically where it applies and falls back to the numpy reference
+path otherwise; both give the same weights to rounding (``tests/test_fast.py`` checks 1e-12 in
+float64 for every supported activation, loss and optimizer).
+
+The rule (``why_not`` returns the reason it does not apply, or None):
+
+- every layer is a ``Dense`` with activation identity, sigmoid, tanh, relu, leaky_relu or
+  softmax; float32 or float64; no frozen weight matrix (frozen biases are fine);
+- the loss is one of half_sse, sse, mse, binary/softmax cross-entropy (any reduction, sample
+  weights allowed); the optimizer is ``SGD`` (momentum, Nesterov, weight decay) or ``Adam``
+  with any learning-rate schedule;
+- no callback overrides ``on_batch_end`` (callbacks then run once per epoch, as before);
+- numba can be imported, and the environment variable ``BACKPROP_FAST`` is not ``0``.
+
+Any batch size is fine: small products (per-sample training) run as compiled loops, larger ones
+call BLAS from the kernel. ``fit(..., fast=False)`` forces numpy, ``fast=True`` raises a clear
+error when the fast path does not apply.
+
+Compiled kernels are cached on disk (numba ``cache=True``), next to this file or, when that is
+read-only, in numba's per-user cache directory; when neither can be written, in a temporary
+directory (set ``NUMBA_CACHE_DIR`` to choose). The first compilation takes a while: it is
+announced once per process on the ``backprop.fast`` logger at INFO level ("compiling kernels
+(first run only)..."); the core never prints, the command line shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+
+from .._validation import BackpropError, describe
+
+__all__ = ["ENV_SWITCH", "available", "why_not", "use_fast_path", "make_runner", "predict",
+           "COMPILING_MESSAGE"]
+
+ENV_SWITCH = "BACKPROP_FAST"
+COMPILING_MESSAGE = "compiling kernels (first run only)..."
+logger = logging.getLogger("backprop.fast")
+
+_runner_module = None
+_import_error: str | None = None
+
+
+def _ensure_cache_dir() -> None:
+    """Point numba at a writable cache when neither this package nor the user cache is writable."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    user_cache = os.path.join(os.path.expanduser("~"), ".cache")
+    if os.access(here, os.W_OK) or os.access(user_cache, os.W_OK):
+        return
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"backprop-numba-{os.getuid()}")
+
+
+def _announce_compilation() -> None:
+    from numba.core import event
+
+    class _Notice(event.Listener):
+        said = False
+
+        def on_start(self, ev):
+            func = getattr(ev.data.get("dispatcher"), "py_func", None)
+            if not self.said and getattr(func, "__module__", "").startswith(__name__):
+                self.said = True
+                logger.info(COMPILING_MESSAGE)
+
+        def on_end(self, ev):
+            pass
+
+    event.register("numba:compile", _Notice())
+
+
+def _runner():
+    """The runner module, imported (with numba) on first use; None when numba is unavailable."""
+    global _runner_module, _import_error
+    if _runner_module is None and _import_error is None:
+        try:
+            _ensure_cache_dir()
+            from . import runner
+
+            _announce_compilation()
+            _runner_module = runner
+        except ImportError as exc:  # numba missing or broken: numpy path only
+            _import_error = f"numba cannot be imported ({exc})"
+    return _runner_module
+
+
+def available() -> bool:
+    """True when the compiled kernels can be used (numba imports)."""
+    return _runner() is not None
+
+
+def _overrides(callback, hook: str) -> bool:
+    from ..callbacks import Callback
+
+    return getattr(type(callback), hook, None) is not getattr(Callback, hook)
+
+
+def why_not(network, loss=None, optimizer=None, callbacks=()) -> str | None:
+    """Why the fast path cannot train this configuration, or None when it can."""
+    runner = _runner()
+    if runner is None:
+        return _import_error
+    for cb in callbacks:
+        if _overrides(cb, "on_batch_end"):
+            return f"callback {type(cb).__name__} needs per-batch hooks (on_batch_end)"
+    return runner.unsupported(network, loss, optimizer)
+
+
+def use_fast_path(fast, network, loss, optimizer, callbacks=()) -> bool:
+    """Decide ``fit``'s ``fast`` argument: None = automatic (unless BACKPROP_FAST=0), True =
+    required (error if it does not apply), False = numpy reference path."""
+    if fast is False:
+        return False
+    if fast is None:
+        if os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "false", "no", "off"):
+            return False
+        return why_not(network, loss, optimizer, callbacks) is None
+    if fast is not True:
+        raise BackpropError(f"`fast` must be True, False or None (automatic); got {describe(fast)}")
+    reason = why_not(network, loss, optimizer, callbacks)
+    if reason is not None:
+        raise BackpropError(
+            f"`fast=True` needs a configuration the compiled path supports; got {reason} "
+            "(use fast=None to fall back to numpy automatically)"
+        )
+    return True
+
+
+def make_runner(network, X, Y, loss, optimizer, batch_size, weights=None):
+    """An ``EpochRunner`` ready to train (its kernel compiled or loaded from the cache)."""
+    runner = _runner().EpochRunner(network, X, Y, loss, optimizer, batch_size, weights)
+    runner.warm_up()
+    return runner
+
+
+def predict(network, X, chunk: int = 2048):
+    """Outputs for a 2-D batch through the compiled forward kernel (see ``runner.predict``)."""
+    return _runner().predict(network, X, chunk)

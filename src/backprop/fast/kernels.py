@@ -1,0 +1,459 @@
+"""Compiled (numba) kernels that run one whole training epoch of a stack of Dense layers.
+
+Every formula mirrors the numpy reference path operation for operation (the same expressions in
+the same order, see ``activations.py``, ``losses.py``, ``optimizers.py``), so the two paths agree
+to rounding: the only differences are the order of the sums inside matrix products.
+
+Memory layout: the parameters of all layers live in one flat buffer ``P`` (W1, b1, W2, b2, ...;
+``w_off[l]`` and ``b_off[l]`` give where each starts); gradients ``G`` and optimizer slots
+``S1``/``S2`` (SGD's velocity, Adam's m and v) use the same offsets. Batch-sized activations,
+net inputs and deltas live in ``Abuf``, ``Zbuf`` and ``Dbuf`` at ``a_off``/``z_off``. All of
+them are allocated once per fit by ``runner.EpochRunner``; nothing is allocated per step. One
+compiled kernel per dtype serves networks of any depth, cached on disk by ``cache=True``.
+
+Small products (per-sample training) run as loops; larger ones call BLAS through
+``np.dot(a, b, out)`` on reshaped views of the buffers.
+
+Codes (kept in sync with ``runner.py``):
+    activations: 0 identity, 1 sigmoid, 2 tanh, 3 relu, 4 leaky_relu, 5 softmax
+    losses:      0 half_sse, 1 sse, 2 mse, 3 binary_cross_entropy, 4 softmax_cross_entropy
+    optimizers:  0 SGD, 1 Adam; bias modes: 0 none, 1 frozen, 2 trainable
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = 0, 1, 2, 3, 4, 5
+HALF_SSE, SSE, MSE, BCE, SOFTMAX_CE = 0, 1, 2, 3, 4
+OPT_SGD, OPT_ADAM = 0, 1
+NO_BIAS, FROZEN_BIAS, TRAINABLE_BIAS = 0, 1, 2
+# slots of the float64 ``hyper`` array (optimizer settings)
+H_MOMENTUM, H_NESTEROV, H_DECAY, H_BETA1, H_BETA2, H_EPS, H_1MB1, H_1MB2 = range(8)
+# slots of the ``coef`` array: this step's scalars in the parameters' dtype
+C_LR, C_MOMENTUM, C_DECAY, C_C1, C_C2, C_BETA1, C_BETA2, C_1MB1, C_1MB2, C_EPS, C_TMP = range(11)
+N_COEF = 11
+
+# Products with fewer multiply-adds than this run as loops; larger ones call BLAS.
+BLAS_MIN_MACS = 8192
+# Matrix-product loops may reorder their sums and fuse multiply-adds, as BLAS does; every other
+# formula is compiled without fast-math so that it rounds exactly as numpy does.
+MATMUL_FLAGS = {"contract", "reassoc"}
+
+
+def _view(buf, off, rows, cols):
+    return buf[off:off + rows * cols].reshape((rows, cols))
+
+
+view = njit(cache=True)(_view)
+
+
+# -- matrix products on flat buffers --------------------------------------------------------------
+# Loops index 1-D slices with range() counters only: numba then knows the index is not negative
+# and emits vector code (an index like ``off + c`` would cost a wrap-around check per element).
+@njit(cache=True, fastmath=MATMUL_FLAGS)
+def _mm(A, a0, W, w0, Z, z0, m, k, n):
+    """Z = A @ W with A (m, k) at a0, W (k, n) at w0, Z (m, n) at z0."""
+    if m * k * n >= BLAS_MIN_MACS:
+        np.dot(view(A, a0, m, k), view(W, w0, k, n), view(Z, z0, m, n))
+        return
+    for r in range(m):
+        z = Z[z0 + r * n:z0 + r * n + n]
+        x = A[a0 + r * k:a0 + r * k + k]
+        for c in range(n):
+            z[c] = 0.0
+        for i in range(k):
+            a = x[i]
+            w = W[w0 + i * n:w0 + i * n + n]
+            for c in range(n):
+                z[c] += a * w[c]
+
+
+@njit(cache=True, fastmath=MATMUL_FLAGS)
+def _mm_nt(D, d0, W, w0, P, p0, m, k, n):
+    """P = D @ W.T with D (m, n), W (k, n), P (m, k): the delta passed to the layer below."""
+    if m * k * n >= BLAS_MIN_MACS:
+        np.dot(view(D, d0, m, n), view(W, w0, k, n).T, view(P, p0, m, k))
+        return
+    for r in range(m):
+        d = D[d0 + r * n:d0 + r * n + n]
+        p = P[p0 + r * k:p0 + r * k + k]
+        for i in range(k):
+            w = W[w0 + i * n:w0 + i * n + n]
+            s = 0.0
+            for c in range(n):
+                s += d[c] * w[c]
+            p[i] = s
+
+
+@njit(cache=True, fastmath=MATMUL_FLAGS)
+def _mm_tn(A, a0, D, d0, G, g0, m, k, n):
+    """G = A.T @ D with A (m, k), D (m, n), G (k, n): the weight gradient."""
+    if m * k * n >= BLAS_MIN_MACS:
+        np.dot(view(A, a0, m, k).T, view(D, d0, m, n), view(G, g0, k, n))
+        return
+    for i in range(k):
+        g = G[g0 + i * n:g0 + i * n + n]
+        d = D[d0:d0 + n]
+        a = A[a0 + i]
+        for c in range(n):
+            g[c] = a * d[c]
+        for r in range(1, m):
+            d = D[d0 + r * n:d0 + r * n + n]
+            a = A[a0 + r * k + i]
+            for c in range(n):
+                g[c] += a * d[c]
+
+
+# -- activations: A = f(Z); dZ = dA * f'(Z) in place --------------------------------------------
+@njit(cache=True)
+def _sigmoid(z):
+    e = math.exp(-abs(z))
+    return 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+
+
+@njit(cache=True)
+def _softmax_row(z, out):
+    mx = z[0]
+    for c in range(1, z.shape[0]):
+        mx = max(mx, z[c])
+    s = 0.0
+    for c in range(z.shape[0]):
+        out[c] = math.exp(z[c] - mx)
+        s += out[c]
+    for c in range(z.shape[0]):
+        out[c] = out[c] / s
+
+
+@njit(cache=True)
+def _activate(code, slope, Zbuf, z0, Abuf, a0, m, n):
+    """A = f(Z) for an (m, n) block; each activation is its own loop so it compiles to vectors."""
+    size = m * n
+    Z = Zbuf[z0:z0 + size]
+    A = Abuf[a0:a0 + size]
+    if code == SOFTMAX:
+        for r in range(m):
+            _softmax_row(Z[r * n:r * n + n], A[r * n:r * n + n])
+    elif code == IDENTITY:
+        for i in range(size):
+            A[i] = Z[i]
+    elif code == SIGMOID:
+        for i in range(size):
+            A[i] = _sigmoid(Z[i])
+    elif code == TANH:
+        for i in range(size):
+            A[i] = math.tanh(Z[i])
+    elif code == RELU:
+        for i in range(size):
+            A[i] = Z[i] if Z[i] > 0 else 0.0
+    else:
+        for i in range(size):
+            A[i] = Z[i] if Z[i] > 0 else Z[i] * slope
+
+
+@njit(cache=True)
+def _activation_backward(code, slope, Zbuf, z0, Abuf, a0, Dbuf, d0, m, n):
+    """D holds dA on entry and dZ = dA * f'(Z) on exit (softmax: its Jacobian-vector product)."""
+    size = m * n
+    Z = Zbuf[z0:z0 + size]
+    A = Abuf[a0:a0 + size]
+    D = Dbuf[d0:d0 + size]
+    if code == SOFTMAX:
+        for r in range(m):
+            a = A[r * n:r * n + n]
+            d = D[r * n:r * n + n]
+            s = 0.0
+            for c in range(n):
+                s += d[c] * a[c]
+            for c in range(n):
+                d[c] = a[c] * (d[c] - s)
+    elif code == SIGMOID:
+        for i in range(size):
+            D[i] = D[i] * (A[i] * (1.0 - A[i]))
+    elif code == TANH:
+        for i in range(size):
+            D[i] = D[i] * (1.0 - A[i] * A[i])
+    elif code == RELU:
+        for i in range(size):
+            D[i] = D[i] * (1.0 if Z[i] > 0 else 0.0)
+    elif code == LEAKY_RELU:
+        for i in range(size):
+            D[i] = D[i] * (1.0 if Z[i] > 0 else slope)
+
+
+# -- losses ----------------------------------------------------------------------------------------
+@njit(cache=True)
+def _loss(code, Obuf, o0, Y, Gbuf, g0, losses, m, n):
+    """Per-sample losses of the (m, n) outputs at Obuf[o0] against the rows of Y, and d loss /
+    d out (d z for the from-logits losses) into Gbuf[g0]; ``losses.py``'s formulas."""
+    for r in range(m):
+        o = Obuf[o0 + r * n:o0 + r * n + n]
+        g = Gbuf[g0 + r * n:g0 + r * n + n]
+        y = Y[r]
+        if code == SOFTMAX_CE:
+            _softmax_row(o, g)
+            mx = o[0]
+            for c in range(1, n):
+                mx = max(mx, o[c])
+            se = 0.0
+            sy = 0.0
+            syz = 0.0
+            for c in range(n):
+                se += math.exp(o[c] - mx)
+                sy += y[c]
+                syz += y[c] * o[c]
+            losses[r] = sy * (mx + math.log(se)) - syz
+            for c in range(n):
+                g[c] = g[c] * sy - y[c]
+            continue
+        s = 0.0
+        for c in range(n):
+            if code == BCE:
+                s += max(o[c], 0.0) - y[c] * o[c] + math.log1p(math.exp(-abs(o[c])))
+                g[c] = _sigmoid(o[c]) - y[c]
+            else:
+                d = y[c] - o[c]
+                s += d * d
+                if code == HALF_SSE:
+                    g[c] = o[c] - y[c]
+                elif code == SSE:
+                    g[c] = 2.0 * (o[c] - y[c])
+                else:
+                    g[c] = (2.0 / n) * (o[c] - y[c])
+        if code == HALF_SSE:
+            s = 0.5 * s
+        elif code == MSE:
+            s = s / n
+        losses[r] = s
+
+
+@njit(cache=True)
+def _reduce_loss(losses, Gbuf, g0, wb, weighted, mean, m, n, coef):
+    """The reduced batch loss (float64), scaling G as ``Loss.gradient`` does."""
+    total = 0.0
+    G = Gbuf[g0:g0 + m * n]
+    if not weighted:
+        for r in range(m):
+            total += losses[r]
+        if mean and m != 1:
+            coef[C_TMP] = m
+            for i in range(m * n):
+                G[i] = G[i] / coef[C_TMP]
+        return total / m if mean else total
+    wsum = 0.0
+    for r in range(m):
+        total += wb[r] * losses[r]
+        wsum += wb[r]
+        coef[C_TMP] = wb[r]
+        g = G[r * n:r * n + n]
+        for c in range(n):
+            g[c] = g[c] * coef[C_TMP]
+    if mean and wsum > 0:  # a batch weighing 0 in all contributes 0 (as Loss.value/gradient)
+        coef[C_TMP] = wsum
+        for i in range(m * n):
+            G[i] = G[i] / coef[C_TMP]
+        return total / wsum
+    return 0.0 if mean else total
+
+
+# -- optimizers ------------------------------------------------------------------------------------
+@njit(cache=True)
+def _coefficients(hyper, lr, t, coef):
+    """This step's scalars in the parameters' dtype (numpy rounds a Python float against an array
+    the same way); Adam's bias corrections use the step count t (from 1) as ``Adam`` does."""
+    coef[C_LR] = lr
+    coef[C_MOMENTUM] = hyper[H_MOMENTUM]
+    coef[C_DECAY] = hyper[H_DECAY]
+    coef[C_C1] = 1.0 - hyper[H_BETA1] ** float(t)
+    coef[C_C2] = 1.0 - hyper[H_BETA2] ** float(t)
+    coef[C_BETA1] = hyper[H_BETA1]
+    coef[C_BETA2] = hyper[H_BETA2]
+    coef[C_1MB1] = hyper[H_1MB1]
+    coef[C_1MB2] = hyper[H_1MB2]
+    coef[C_EPS] = hyper[H_EPS]
+
+
+@njit(cache=True)
+def _update(opt, Pbuf, Gbuf, S1buf, S2buf, start, size, coef, nesterov, decay):
+    """One SGD or Adam step on P[start:start+size] (``optimizers.py``'s formulas element by
+    element). The variants are separate loops so that each compiles to vector code."""
+    lr = coef[C_LR]
+    wd = coef[C_DECAY]
+    P = Pbuf[start:start + size]
+    G = Gbuf[start:start + size]
+    S1 = S1buf[start:start + size]  # empty when the optimizer has no such slot
+    S2 = S2buf[start:start + size]
+    if opt == OPT_SGD:
+        momentum = coef[C_MOMENTUM]
+        if momentum == 0 and not decay:
+            for i in range(size):
+                P[i] -= lr * G[i]
+        elif momentum == 0:
+            for i in range(size):
+                P[i] -= lr * (G[i] + wd * P[i])
+        else:
+            for i in range(size):
+                g = G[i] + wd * P[i] if decay else G[i]
+                v = S1[i] * momentum
+                v = v - lr * g
+                S1[i] = v
+                if nesterov:
+                    P[i] += momentum * v - lr * g
+                else:
+                    P[i] += v
+        return
+    c1, c2, eps = coef[C_C1], coef[C_C2], coef[C_EPS]
+    b1, b2, one_b1, one_b2 = coef[C_BETA1], coef[C_BETA2], coef[C_1MB1], coef[C_1MB2]
+    for i in range(size):
+        g = G[i] + wd * P[i] if decay else G[i]
+        mi = S1[i] * b1
+        mi = mi + one_b1 * g
+        S1[i] = mi
+        vi = S2[i] * b2
+        vi = vi + one_b2 * (g * g)
+        S2[i] = vi
+        P[i] -= lr * (mi / c1) / (np.sqrt(vi / c2) + eps)
+
+
+@njit(cache=True)
+def _sgd_outer_step(A, a0, D, d0, P, w0, k, n, lr):
+    """Plain SGD on a per-sample weight gradient: W -= lr * (a_i * d_j), the same two roundings
+    as computing dW = outer(a, d) and then W -= lr * dW, in one pass."""
+    d = D[d0:d0 + n]
+    for i in range(k):
+        a = A[a0 + i]
+        w = P[w0 + i * n:w0 + i * n + n]
+        for c in range(n):
+            w[c] -= lr * (a * d[c])
+
+
+@njit(cache=True)
+def _add_bias(Zbuf, z0, P, b0, m, n):
+    b = P[b0:b0 + n]
+    for r in range(m):
+        z = Zbuf[z0 + r * n:z0 + r * n + n]
+        for c in range(n):
+            z[c] += b[c]
+
+
+@njit(cache=True)
+def _column_sums(Dbuf, d0, G, g0, m, n):
+    """G[g0:g0+n] = the column sums of the (m, n) block at Dbuf[d0] (the bias gradient)."""
+    g = G[g0:g0 + n]
+    d = Dbuf[d0:d0 + n]
+    for c in range(n):
+        g[c] = d[c]
+    for r in range(1, m):
+        d = Dbuf[d0 + r * n:d0 + r * n + n]
+        for c in range(n):
+            g[c] += d[c]
+
+
+# -- one epoch ------------------------------------------------------------------------------------
+@njit(cache=True)
+def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
+                sizes, w_off, b_off, a_off, z_off, acts, slopes, bias_mode,
+                P, G, S1, S2, Abuf, Zbuf, Dbuf, Ybuf, losses, wb, coef,
+                loss_code, from_logits, mean, opt, hyper):
+    """Train on the rows ``order`` in batches of ``batch_size``; returns the epoch's loss as
+    ``training.fit`` defines it (per-batch losses before each update, weighted by batch share).
+
+    Each layer is updated as soon as backward has passed it (its old weights have then given
+    the delta of the layer below), which is the same arithmetic as updating after backward."""
+    n_samples = order.shape[0]
+    n_layers = sizes.shape[0] - 1
+    last = n_layers - 1
+    n_out = sizes[n_layers]
+    weighted = weights.shape[0] > 0
+    nesterov = hyper[H_NESTEROV] != 0
+    decay = hyper[H_DECAY] != 0
+    plain_sgd = opt == OPT_SGD and hyper[H_MOMENTUM] == 0 and not decay
+    total = 0.0
+    step = 0
+    for start in range(0, n_samples, batch_size):
+        m = min(batch_size, n_samples - start)
+        # gather the batch (and its weights) into the input buffers
+        share = 0.0
+        d_in = sizes[0]
+        for r in range(m):
+            j = order[start + r]
+            x, xb = X[j], Abuf[r * d_in:r * d_in + d_in]
+            for c in range(d_in):
+                xb[c] = x[c]
+            y, yb = Y[j], Ybuf[r]
+            for c in range(n_out):
+                yb[c] = y[c]
+            if weighted:
+                wb[r] = weights[j]
+                share += weights[j]
+        # forward
+        for layer in range(n_layers):
+            k, n = sizes[layer], sizes[layer + 1]
+            z0 = z_off[layer]
+            _mm(Abuf, a_off[layer], P, w_off[layer], Zbuf, z0, m, k, n)
+            if bias_mode[layer] != NO_BIAS:
+                _add_bias(Zbuf, z0, P, b_off[layer], m, n)
+            if layer < last or not from_logits:
+                _activate(acts[layer], slopes[layer], Zbuf, z0, Abuf, a_off[layer + 1], m, n)
+        # loss and its gradient at the output
+        zl, al = z_off[last], a_off[n_layers]
+        if from_logits:
+            _loss(loss_code, Zbuf, zl, Ybuf, Dbuf, zl, losses, m, n_out)
+        else:
+            _loss(loss_code, Abuf, al, Ybuf, Dbuf, zl, losses, m, n_out)
+        value = _reduce_loss(losses, Dbuf, zl, wb, weighted, mean, m, n_out, coef)
+        if not from_logits:
+            _activation_backward(acts[last], slopes[last], Zbuf, zl, Abuf, al, Dbuf, zl, m, n_out)
+        # backward, each layer updated right after its delta has been passed down
+        _coefficients(hyper, lrs[step], t0 + step + 1, coef)
+        for layer in range(last, -1, -1):
+            k, n = sizes[layer], sizes[layer + 1]
+            d0, a0, w0 = z_off[layer], a_off[layer], w_off[layer]
+            if layer > 0:
+                p0 = z_off[layer - 1]
+                _mm_nt(Dbuf, d0, P, w0, Dbuf, p0, m, k, n)
+                _activation_backward(acts[layer - 1], slopes[layer - 1], Zbuf, p0, Abuf, a0,
+                                     Dbuf, p0, m, k)
+            if plain_sgd and m == 1:
+                _sgd_outer_step(Abuf, a0, Dbuf, d0, P, w0, k, n, coef[C_LR])
+            else:
+                _mm_tn(Abuf, a0, Dbuf, d0, G, w0, m, k, n)
+                _update(opt, P, G, S1, S2, w0, k * n, coef, nesterov, decay)
+            if bias_mode[layer] == TRAINABLE_BIAS:
+                b0 = b_off[layer]
+                _column_sums(Dbuf, d0, G, b0, m, n)
+                _update(opt, P, G, S1, S2, b0, n, coef, nesterov, False)
+        if mean:
+            value *= (share if weighted else m) / w_total
+        total += value
+        step += 1
+    return total
+
+
+@njit(cache=True)
+def forward(X, sizes, w_off, b_off, a_off, z_off, acts, slopes, bias_mode, P, Abuf, Zbuf,
+            out, chunk):
+    """Outputs of the network for every row of X, ``chunk`` rows at a time (inference)."""
+    n_samples = X.shape[0]
+    n_layers = sizes.shape[0] - 1
+    for start in range(0, n_samples, chunk):
+        m = min(chunk, n_samples - start)
+        Xc = X[start:start + m]
+        for layer in range(n_layers):
+            k, n = sizes[layer], sizes[layer + 1]
+            z0 = z_off[layer]
+            Z = view(Zbuf, z0, m, n)
+            if layer == 0:
+                np.dot(Xc, view(P, w_off[0], k, n), Z)
+            else:
+                _mm(Abuf, a_off[layer], P, w_off[layer], Zbuf, z0, m, k, n)
+            if bias_mode[layer] != NO_BIAS:
+                _add_bias(Zbuf, z0, P, b_off[layer], m, n)
+            if layer == n_layers - 1:
+                _activate(acts[layer], slopes[layer], Zbuf, z0, out.reshape(out.size),
+                          start * n, m, n)
+            else:
+                _activate(acts[layer], slopes[layer], Zbuf, z0, Abuf, a_off[layer + 1], m, n)

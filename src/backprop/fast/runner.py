@@ -1,0 +1,228 @@
+"""EpochRunner: prepares a network, its optimizer and the data once, then runs whole epochs in
+the compiled kernel (``kernels.train_epoch``). Also ``predict`` in chunks through ``kernels.forward``.
+
+Parameters and optimizer slots are copied into flat buffers before each epoch and back after it,
+so between epochs the network and the optimizer hold the current values and the numpy path can
+take over at any point. ``layer.grads`` are not filled by the fast path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ..activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from ..layers import Dense
+from ..losses import SSE, MSE, BinaryCrossEntropy, HalfSSE, SoftmaxCrossEntropy
+from ..optimizers import SGD, Adam, Constant
+from . import kernels as K
+
+__all__ = ["EpochRunner", "unsupported", "predict"]
+
+# BLAS calls on products smaller than this (multiply-adds per batch) run on one thread: for
+# small networks, waking BLAS threads costs more than it saves (threadpoolctl, per epoch).
+SINGLE_THREAD_BELOW_MACS = 1 << 21
+_controller = None
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
+
+ACTIVATION_CODES = {Identity: K.IDENTITY, Sigmoid: K.SIGMOID, Tanh: K.TANH, ReLU: K.RELU,
+                    LeakyReLU: K.LEAKY_RELU, Softmax: K.SOFTMAX}
+LOSS_CODES = {HalfSSE: K.HALF_SSE, SSE: K.SSE, MSE: K.MSE, BinaryCrossEntropy: K.BCE,
+              SoftmaxCrossEntropy: K.SOFTMAX_CE}
+OPTIMIZER_CODES = {SGD: K.OPT_SGD, Adam: K.OPT_ADAM}
+
+
+def unsupported(network, loss=None, optimizer=None) -> str | None:
+    """Why the compiled path cannot train this (network, loss, optimizer), or None if it can."""
+    if network.dtype not in (np.float32, np.float64):
+        return f"dtype {network.dtype.name} (float32 and float64 are supported)"
+    for i, layer in enumerate(network.layers, start=1):
+        if type(layer) is not Dense:
+            return f"layer {i} is {type(layer).__name__} (only Dense layers are compiled)"
+        if type(layer.activation) not in ACTIVATION_CODES:
+            return f"layer {i} has activation {layer.activation!r}"
+        if "W" in layer.frozen:
+            return f"layer {i} has a frozen weight matrix"
+        for name, p in layer.params.items():
+            if p.dtype != network.dtype or not p.flags.c_contiguous or not p.flags.writeable:
+                return f"parameter {name}{i} is not a writable C-contiguous {network.dtype.name} array"
+    if loss is not None and type(loss) not in LOSS_CODES:
+        return f"loss {loss!r}"
+    if optimizer is not None and type(optimizer) not in OPTIMIZER_CODES:
+        return f"optimizer {optimizer!r} (SGD and Adam are compiled)"
+    return None
+
+
+def _layer_codes(network):
+    acts = np.array([ACTIVATION_CODES[type(layer.activation)] for layer in network.layers], np.int64)
+    slopes = np.array([getattr(layer.activation, "negative_slope", 0.0) for layer in network.layers])
+    bias_mode = np.array([
+        K.NO_BIAS if "b" not in layer.params else K.FROZEN_BIAS if "b" in layer.frozen else K.TRAINABLE_BIAS
+        for layer in network.layers
+    ], np.int64)
+    return acts, slopes, bias_mode
+
+
+class _Layout:
+    """Offsets of every layer's W and b in the flat parameter buffer, and of its batch-sized
+    blocks (activations, net inputs, deltas) in the flat work buffers, for ``rows`` rows."""
+
+    def __init__(self, network, rows: int):
+        self.sizes = np.array(network.sizes, np.int64)
+        self.acts, self.slopes, self.bias_mode = _layer_codes(network)
+        w_off, b_off, offset = [], [], 0
+        self.arrays = []  # (name, layer, offset) of each parameter, in named_parameters() order
+        for layer in network.layers:
+            w_off.append(offset)
+            self.arrays.append(("W", layer, offset))
+            offset += layer.params["W"].size
+            if "b" in layer.params:
+                b_off.append(offset)
+                self.arrays.append(("b", layer, offset))
+                offset += layer.params["b"].size
+            else:
+                b_off.append(-1)
+        self.n_params = offset
+        self.w_off, self.b_off = np.array(w_off, np.int64), np.array(b_off, np.int64)
+        sizes = network.sizes
+        self.a_off = np.concatenate([[0], np.cumsum([rows * s for s in sizes])[:-1]]).astype(np.int64)
+        self.z_off = np.concatenate([[0], np.cumsum([rows * s for s in sizes[1:]])[:-1]]).astype(np.int64)
+        self.a_size = rows * sum(sizes)
+        self.z_size = rows * sum(sizes[1:])
+
+    def pack(self, arrays, out):
+        """Copy per-parameter arrays (``self.arrays`` order; None = skip) into a flat buffer."""
+        for (_, _, offset), a in zip(self.arrays, arrays):
+            if a is not None:
+                out[offset:offset + a.size] = a.reshape(-1)
+
+    def unpack(self, flat, arrays):
+        for (_, _, offset), a in zip(self.arrays, arrays):
+            if a is not None:
+                a.reshape(-1)[...] = flat[offset:offset + a.size]
+
+
+class EpochRunner:
+    """Everything the kernel needs, built once per fit: flat buffers for the parameters, the
+    gradients, the optimizer's slots and one batch's activations, and the codes of the layers,
+    loss and optimizer. Each epoch copies the live parameters and slots in and back out (they
+    are a few times smaller than one epoch's work), so the network and the optimizer are always
+    current between epochs and the numpy path can take over at any point."""
+
+    def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None):
+        dtype = network.dtype
+        self.network, self.optimizer = network, optimizer
+        self.X = np.ascontiguousarray(X, dtype)
+        self.Y = np.ascontiguousarray(Y, dtype)
+        self.n = self.X.shape[0]
+        self.batch_size = batch_size
+        self.n_batches = -(-self.n // batch_size)
+        rows = max(1, min(batch_size, self.n))
+        self.layout = lay = _Layout(network, rows)
+        self.params = [p for _, p in network.named_parameters()]
+        self.P = np.zeros(lay.n_params, dtype)
+        self.G = np.zeros(lay.n_params, dtype)
+        self.Abuf = np.zeros(lay.a_size, dtype)
+        self.Zbuf = np.zeros(lay.z_size, dtype)
+        self.Dbuf = np.zeros(lay.z_size, dtype)
+        self.Ybuf = np.zeros((rows, network.n_outputs), dtype)
+        self.losses = np.zeros(rows)
+        self.wb = np.zeros(rows if weights is not None else 0)
+        self.coef = np.zeros(K.N_COEF, dtype)
+        self.weights = np.zeros(0) if weights is None else np.ascontiguousarray(weights, np.float64)
+        self.w_total = float(np.sum(self.weights)) if weights is not None else float(self.n)
+        self.loss_code = LOSS_CODES[type(loss)]
+        self.from_logits = bool(loss.from_logits)
+        self.mean = loss.reduction == "mean"
+        self.opt = OPTIMIZER_CODES[type(optimizer)]
+        self._bind_slots(network, optimizer)
+        self._arange = np.arange(self.n, dtype=np.int64)
+        largest = max(rows * a * b for a, b in zip(network.sizes, network.sizes[1:]))
+        self.single_thread = K.BLAS_MIN_MACS <= largest < SINGLE_THREAD_BELOW_MACS
+
+    def _bind_slots(self, network, optimizer):
+        """The optimizer's slot lists (its own arrays, created as the numpy path would), each
+        spread over the parameters in ``layout.arrays`` order (None for frozen parameters)."""
+        params, _ = network.trainable()
+        dtype = network.dtype
+        hyper = np.zeros(8)
+        if isinstance(optimizer, SGD):
+            hyper[K.H_MOMENTUM] = optimizer.momentum
+            hyper[K.H_NESTEROV] = optimizer.nesterov
+            names = ["velocity"] if optimizer.momentum else []
+        else:
+            hyper[K.H_BETA1], hyper[K.H_BETA2] = optimizer.beta_1, optimizer.beta_2
+            hyper[K.H_1MB1], hyper[K.H_1MB2] = 1.0 - optimizer.beta_1, 1.0 - optimizer.beta_2
+            hyper[K.H_EPS] = optimizer.epsilon
+            names = ["m", "v"]
+        hyper[K.H_DECAY] = optimizer.weight_decay
+        self.hyper = hyper
+        trainable_ids = [id(p) for p in params]
+        self.slots = []  # per slot name: list aligned with layout.arrays
+        for name in names:
+            arrays = optimizer._slots(name, params)
+            for i, (a, p) in enumerate(zip(arrays, params)):  # e.g. state loaded from a file
+                if a.dtype != dtype or a.shape != p.shape or not a.flags.c_contiguous:
+                    arrays[i] = np.ascontiguousarray(np.broadcast_to(a, p.shape), dtype)
+            by_id = dict(zip(trainable_ids, arrays))
+            self.slots.append([by_id.get(id(p)) for p in self.params])
+        self.S = [np.zeros(self.layout.n_params if k < len(self.slots) else 0, dtype) for k in range(2)]
+
+    def _learning_rates(self) -> np.ndarray:
+        """The rate of every step of the coming epoch (``optimizer.lr`` at t, t+1, ...)."""
+        opt = self.optimizer
+        if type(opt.schedule) is Constant:
+            return np.full(self.n_batches, opt.schedule.lr, dtype=self.network.dtype)
+        rates = [opt.schedule.lr_at(opt.t + i) for i in range(self.n_batches)]
+        return np.asarray(rates, dtype=self.network.dtype).reshape(self.n_batches)
+
+    def run_epoch(self, rng=None) -> float:
+        """One epoch over the data, shuffled by ``rng.permutation(n)`` when rng is given (the
+        same draw as the numpy path); returns the epoch loss and advances ``optimizer.t``."""
+        order = rng.permutation(self.n) if rng is not None else self._arange
+        if self.single_thread:
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                return self._run(order, self._learning_rates())
+        return self._run(order, self._learning_rates())
+
+    def _run(self, order, lrs) -> float:
+        lay = self.layout
+        lay.pack(self.params, self.P)
+        for flat, arrays in zip(self.S, self.slots):
+            lay.pack(arrays, flat)
+        total = K.train_epoch(
+            self.X, self.Y, order.astype(np.int64, copy=False), self.batch_size, self.weights,
+            self.w_total, lrs, self.optimizer.t, lay.sizes, lay.w_off, lay.b_off, lay.a_off,
+            lay.z_off, lay.acts, lay.slopes, lay.bias_mode, self.P, self.G, self.S[0], self.S[1],
+            self.Abuf, self.Zbuf, self.Dbuf, self.Ybuf, self.losses, self.wb, self.coef,
+            self.loss_code, self.from_logits, self.mean, self.opt, self.hyper)
+        lay.unpack(self.P, self.params)
+        for flat, arrays in zip(self.S, self.slots):
+            lay.unpack(flat, arrays)
+        self.optimizer.t += len(lrs)
+        return float(total)
+
+    def warm_up(self) -> None:
+        """Compile (or load from the disk cache) the kernel for these types without training."""
+        self._run(np.zeros(0, np.int64), np.zeros(0, self.network.dtype))
+
+
+def predict(network, X, chunk: int = 4096) -> np.ndarray:
+    """Network outputs for a 2-D batch, ``chunk`` rows at a time: only the output and one
+    chunk's activations are allocated."""
+    dtype = network.dtype
+    X = np.ascontiguousarray(X, dtype)
+    rows = max(1, min(chunk, X.shape[0]))
+    lay = _Layout(network, rows)
+    P = np.zeros(lay.n_params, dtype)
+    lay.pack([p for _, p in network.named_parameters()], P)
+    out = np.empty((X.shape[0], network.n_outputs), dtype)
+    K.forward(X, lay.sizes, lay.w_off, lay.b_off, lay.a_off, lay.z_off, lay.acts, lay.slopes,
+              lay.bias_mode, P, np.zeros(lay.a_size, dtype), np.zeros(lay.z_size, dtype), out, rows)
+    return out

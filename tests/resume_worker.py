@@ -15,12 +15,12 @@ import numpy as np
 from backprop import Adam, Network, ReduceOnPlateau, fit
 from backprop.checkpoint import Checkpoint, latest_checkpoint
 
-EPOCHS = 40
+EPOCHS = 150
 
 
 def problem():
     rng = np.random.default_rng(7)
-    X = rng.standard_normal((120, 5))
+    X = rng.standard_normal((600, 5))
     Y = np.tanh(X @ rng.standard_normal((5, 2)))
     net = Network.from_sizes([5, 16, 2], activation="tanh", output_activation="identity", seed=11)
     optimizer = Adam(lr=ReduceOnPlateau(0.01, patience=1, threshold=0.05))

@@ -11,8 +11,8 @@ net inputs and deltas live in ``Abuf``, ``Zbuf`` and ``Dbuf`` at ``a_off``/``z_o
 them are allocated once per fit by ``runner.EpochRunner``; nothing is allocated per step. One
 compiled kernel per dtype serves networks of any depth, cached on disk by ``cache=True``.
 
-Small products (per-sample training) run as loops; larger ones call BLAS through
-``np.dot(a, b, out)`` on reshaped views of the buffers.
+All products run as loops (no ``np.dot``: numba would call SciPy's BLAS and import
+``scipy.linalg``); batches large enough for BLAS to pay train in ``batched.py`` instead.
 
 Codes (kept in sync with ``runner.py``):
     activations: 0 identity, 1 sigmoid, 2 tanh, 3 relu, 4 leaky_relu, 5 softmax
@@ -37,18 +37,9 @@ H_MOMENTUM, H_NESTEROV, H_DECAY, H_BETA1, H_BETA2, H_EPS, H_1MB1, H_1MB2 = range
 C_LR, C_MOMENTUM, C_DECAY, C_C1, C_C2, C_BETA1, C_BETA2, C_1MB1, C_1MB2, C_EPS, C_TMP = range(11)
 N_COEF = 11
 
-# Products with fewer multiply-adds than this run as loops; larger ones call BLAS.
-BLAS_MIN_MACS = 8192
 # Matrix-product loops may reorder their sums and fuse multiply-adds, as BLAS does; every other
 # formula is compiled without fast-math so that it rounds exactly as numpy does.
 MATMUL_FLAGS = {"contract", "reassoc"}
-
-
-def _view(buf, off, rows, cols):
-    return buf[off:off + rows * cols].reshape((rows, cols))
-
-
-view = njit(cache=True)(_view)
 
 
 # -- matrix products on flat buffers --------------------------------------------------------------
@@ -57,9 +48,6 @@ view = njit(cache=True)(_view)
 @njit(cache=True, fastmath=MATMUL_FLAGS)
 def _mm(A, a0, W, w0, Z, z0, m, k, n):
     """Z = A @ W with A (m, k) at a0, W (k, n) at w0, Z (m, n) at z0."""
-    if m * k * n >= BLAS_MIN_MACS:
-        np.dot(view(A, a0, m, k), view(W, w0, k, n), view(Z, z0, m, n))
-        return
     for r in range(m):
         z = Z[z0 + r * n:z0 + r * n + n]
         x = A[a0 + r * k:a0 + r * k + k]
@@ -75,9 +63,6 @@ def _mm(A, a0, W, w0, Z, z0, m, k, n):
 @njit(cache=True, fastmath=MATMUL_FLAGS)
 def _mm_nt(D, d0, W, w0, P, p0, m, k, n):
     """P = D @ W.T with D (m, n), W (k, n), P (m, k): the delta passed to the layer below."""
-    if m * k * n >= BLAS_MIN_MACS:
-        np.dot(view(D, d0, m, n), view(W, w0, k, n).T, view(P, p0, m, k))
-        return
     for r in range(m):
         d = D[d0 + r * n:d0 + r * n + n]
         p = P[p0 + r * k:p0 + r * k + k]
@@ -92,9 +77,6 @@ def _mm_nt(D, d0, W, w0, P, p0, m, k, n):
 @njit(cache=True, fastmath=MATMUL_FLAGS)
 def _mm_tn(A, a0, D, d0, G, g0, m, k, n):
     """G = A.T @ D with A (m, k), D (m, n), G (k, n): the weight gradient."""
-    if m * k * n >= BLAS_MIN_MACS:
-        np.dot(view(A, a0, m, k).T, view(D, d0, m, n), view(G, g0, k, n))
-        return
     for i in range(k):
         g = G[g0 + i * n:g0 + i * n + n]
         d = D[d0:d0 + n]
@@ -432,28 +414,3 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
         step += 1
     return total
 
-
-@njit(cache=True)
-def forward(X, sizes, w_off, b_off, a_off, z_off, acts, slopes, bias_mode, P, Abuf, Zbuf,
-            out, chunk):
-    """Outputs of the network for every row of X, ``chunk`` rows at a time (inference)."""
-    n_samples = X.shape[0]
-    n_layers = sizes.shape[0] - 1
-    for start in range(0, n_samples, chunk):
-        m = min(chunk, n_samples - start)
-        Xc = X[start:start + m]
-        for layer in range(n_layers):
-            k, n = sizes[layer], sizes[layer + 1]
-            z0 = z_off[layer]
-            Z = view(Zbuf, z0, m, n)
-            if layer == 0:
-                np.dot(Xc, view(P, w_off[0], k, n), Z)
-            else:
-                _mm(Abuf, a_off[layer], P, w_off[layer], Zbuf, z0, m, k, n)
-            if bias_mode[layer] != NO_BIAS:
-                _add_bias(Zbuf, z0, P, b_off[layer], m, n)
-            if layer == n_layers - 1:
-                _activate(acts[layer], slopes[layer], Zbuf, z0, out.reshape(out.size),
-                          start * n, m, n)
-            else:
-                _activate(acts[layer], slopes[layer], Zbuf, z0, Abuf, a_off[layer + 1], m, n)

@@ -1,5 +1,6 @@
 """EpochRunner: prepares a network, its optimizer and the data once, then runs whole epochs in
-the compiled kernel (``kernels.train_epoch``). Also ``predict`` in chunks through ``kernels.forward``.
+the compiled kernel (``kernels.train_epoch``). Used for small products
+(per-sample and small mini-batches); larger batches train in ``batched.BatchRunner`` (numpy, BLAS).
 
 Parameters and optimizer slots are copied into flat buffers before each epoch and back after it,
 so between epochs the network and the optimizer hold the current values and the numpy path can
@@ -14,22 +15,9 @@ from ..layers import Dense
 from ..losses import SSE, MSE, BinaryCrossEntropy, HalfSSE, SoftmaxCrossEntropy
 from ..optimizers import SGD, Adam, Constant
 from . import kernels as K
+from .batched import optimizer_slots
 
-__all__ = ["EpochRunner", "unsupported", "predict"]
-
-# BLAS calls on products smaller than this (multiply-adds per batch) run on one thread: for
-# small networks, waking BLAS threads costs more than it saves (threadpoolctl, per epoch).
-SINGLE_THREAD_BELOW_MACS = 1 << 21
-_controller = None
-
-
-def _blas_controller():
-    global _controller
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
-    return _controller
+__all__ = ["EpochRunner", "unsupported"]
 
 ACTIVATION_CODES = {Identity: K.IDENTITY, Sigmoid: K.SIGMOID, Tanh: K.TANH, ReLU: K.RELU,
                     LeakyReLU: K.LEAKY_RELU, Softmax: K.SOFTMAX}
@@ -143,8 +131,6 @@ class EpochRunner:
         self.opt = OPTIMIZER_CODES[type(optimizer)]
         self._bind_slots(network, optimizer)
         self._arange = np.arange(self.n, dtype=np.int64)
-        largest = max(rows * a * b for a, b in zip(network.sizes, network.sizes[1:]))
-        self.single_thread = K.BLAS_MIN_MACS <= largest < SINGLE_THREAD_BELOW_MACS
 
     def _bind_slots(self, network, optimizer):
         """The optimizer's slot lists (its own arrays, created as the numpy path would), each
@@ -165,11 +151,7 @@ class EpochRunner:
         self.hyper = hyper
         trainable_ids = [id(p) for p in params]
         self.slots = []  # per slot name: list aligned with layout.arrays
-        for name in names:
-            arrays = optimizer._slots(name, params)
-            for i, (a, p) in enumerate(zip(arrays, params)):  # e.g. state loaded from a file
-                if a.dtype != dtype or a.shape != p.shape or not a.flags.c_contiguous:
-                    arrays[i] = np.ascontiguousarray(np.broadcast_to(a, p.shape), dtype)
+        for arrays in optimizer_slots(optimizer, names, params, dtype):
             by_id = dict(zip(trainable_ids, arrays))
             self.slots.append([by_id.get(id(p)) for p in self.params])
         self.S = [np.zeros(self.layout.n_params if k < len(self.slots) else 0, dtype) for k in range(2)]
@@ -186,9 +168,6 @@ class EpochRunner:
         """One epoch over the data, shuffled by ``rng.permutation(n)`` when rng is given (the
         same draw as the numpy path); returns the epoch loss and advances ``optimizer.t``."""
         order = rng.permutation(self.n) if rng is not None else self._arange
-        if self.single_thread:
-            with _blas_controller().limit(limits=1, user_api="blas"):
-                return self._run(order, self._learning_rates())
         return self._run(order, self._learning_rates())
 
     def _run(self, order, lrs) -> float:
@@ -212,17 +191,3 @@ class EpochRunner:
         """Compile (or load from the disk cache) the kernel for these types without training."""
         self._run(np.zeros(0, np.int64), np.zeros(0, self.network.dtype))
 
-
-def predict(network, X, chunk: int = 4096) -> np.ndarray:
-    """Network outputs for a 2-D batch, ``chunk`` rows at a time: only the output and one
-    chunk's activations are allocated."""
-    dtype = network.dtype
-    X = np.ascontiguousarray(X, dtype)
-    rows = max(1, min(chunk, X.shape[0]))
-    lay = _Layout(network, rows)
-    P = np.zeros(lay.n_params, dtype)
-    lay.pack([p for _, p in network.named_parameters()], P)
-    out = np.empty((X.shape[0], network.n_outputs), dtype)
-    K.forward(X, lay.sizes, lay.w_off, lay.b_off, lay.a_off, lay.z_off, lay.acts, lay.slopes,
-              lay.bias_mode, P, np.zeros(lay.a_size, dtype), np.zeros(lay.z_size, dtype), out, rows)
-    return out

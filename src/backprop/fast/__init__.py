@@ -198,7 +198,7 @@ class _ThreadLimited:
 
 def predict(network, X, chunk: int = 2048):
     """Outputs for a 2-D batch of ``network.dtype``, ``chunk`` rows at a time through
-    preallocated buffers (``batched.forward_chunked``; numpy, no compilation)."""
-    from .batched import forward_chunked
+    preallocated buffers (``forward.forward_chunked``; numpy, no compilation)."""
+    from .forward import forward_chunked
 
     return forward_chunked(network, X, chunk)

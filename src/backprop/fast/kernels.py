@@ -414,3 +414,40 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
         step += 1
     return total
 
+
+
+# -- the pieces between BLAS calls, for batched.BatchRunner (flat views of 2-D arrays) ---------
+@njit(cache=True)
+def dense_forward_post(code, slope, Z, b, A, m, n):
+    """Z += b (when b is not empty), then A = f(Z)."""
+    if b.shape[0]:
+        _add_bias(Z, 0, b, 0, m, n)
+    _activate(code, slope, Z, 0, A, 0, m, n)
+
+
+@njit(cache=True)
+def dense_backward_pre(code, slope, Z, A, D, gb, m, n):
+    """D: dA -> dZ in place (identity: unchanged); gb = column sums of dZ (when not empty)."""
+    _activation_backward(code, slope, Z, 0, A, 0, D, 0, m, n)
+    if gb.shape[0]:
+        _column_sums(D, 0, gb, 0, m, n)
+
+
+@njit(cache=True)
+def loss_and_gradient(code, O, Y, G, losses, wb, weighted, mean, m, n, coef):
+    """The batch's reduced loss; d loss / d out (or d z) into G, as ``train_epoch`` does."""
+    _loss(code, O, 0, Y, G, 0, losses, m, n)
+    return _reduce_loss(losses, G, 0, wb, weighted, mean, m, n, coef)
+
+
+@njit(cache=True)
+def update_params(opt, params, grads, slots1, slots2, decays, hyper, lr, t, coef):
+    """One SGD/Adam step (``_update``) on every parameter (flat views); ``decays[i]`` says
+    whether weight decay applies to parameter i (weight matrices only)."""
+    _coefficients(hyper, lr, t, coef)
+    nesterov = hyper[H_NESTEROV] != 0
+    decay = hyper[H_DECAY] != 0
+    for i in range(len(params)):
+        p = params[i]
+        _update(opt, p, grads[i], slots1[i], slots2[i], 0, p.shape[0], coef, nesterov,
+                decay and decays[i])

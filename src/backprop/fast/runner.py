@@ -15,9 +15,8 @@ from ..layers import Dense
 from ..losses import SSE, MSE, BinaryCrossEntropy, HalfSSE, SoftmaxCrossEntropy
 from ..optimizers import SGD, Adam, Constant
 from . import kernels as K
-from .batched import optimizer_slots
 
-__all__ = ["EpochRunner", "unsupported"]
+__all__ = ["EpochRunner", "unsupported", "optimizer_state", "ACTIVATION_CODES", "LOSS_CODES"]
 
 ACTIVATION_CODES = {Identity: K.IDENTITY, Sigmoid: K.SIGMOID, Tanh: K.TANH, ReLU: K.RELU,
                     LeakyReLU: K.LEAKY_RELU, Softmax: K.SOFTMAX}
@@ -45,6 +44,31 @@ def unsupported(network, loss=None, optimizer=None) -> str | None:
     if optimizer is not None and type(optimizer) not in OPTIMIZER_CODES:
         return f"optimizer {optimizer!r} (SGD and Adam are compiled)"
     return None
+
+
+def optimizer_state(optimizer, params, dtype):
+    """(hyper, slots): the kernel's float64 settings array for an SGD or Adam optimizer, and the
+    optimizer's own slot arrays for ``params`` (one list per slot name, created as the numpy
+    path would; made C-contiguous arrays of ``dtype`` where a loaded state left them otherwise)."""
+    hyper = np.zeros(8)
+    if isinstance(optimizer, SGD):
+        hyper[K.H_MOMENTUM] = optimizer.momentum
+        hyper[K.H_NESTEROV] = optimizer.nesterov
+        names = ["velocity"] if optimizer.momentum else []
+    else:
+        hyper[K.H_BETA1], hyper[K.H_BETA2] = optimizer.beta_1, optimizer.beta_2
+        hyper[K.H_1MB1], hyper[K.H_1MB2] = 1.0 - optimizer.beta_1, 1.0 - optimizer.beta_2
+        hyper[K.H_EPS] = optimizer.epsilon
+        names = ["m", "v"]
+    hyper[K.H_DECAY] = optimizer.weight_decay
+    slots = []
+    for name in names:
+        arrays = optimizer._slots(name, params)
+        for i, (a, p) in enumerate(zip(arrays, params)):  # e.g. state loaded from a file
+            if a.dtype != dtype or a.shape != p.shape or not a.flags.c_contiguous:
+                arrays[i] = np.ascontiguousarray(np.broadcast_to(a, p.shape), dtype)
+        slots.append(arrays)
+    return hyper, slots
 
 
 def _layer_codes(network):
@@ -136,25 +160,14 @@ class EpochRunner:
         """The optimizer's slot lists (its own arrays, created as the numpy path would), each
         spread over the parameters in ``layout.arrays`` order (None for frozen parameters)."""
         params, _ = network.trainable()
-        dtype = network.dtype
-        hyper = np.zeros(8)
-        if isinstance(optimizer, SGD):
-            hyper[K.H_MOMENTUM] = optimizer.momentum
-            hyper[K.H_NESTEROV] = optimizer.nesterov
-            names = ["velocity"] if optimizer.momentum else []
-        else:
-            hyper[K.H_BETA1], hyper[K.H_BETA2] = optimizer.beta_1, optimizer.beta_2
-            hyper[K.H_1MB1], hyper[K.H_1MB2] = 1.0 - optimizer.beta_1, 1.0 - optimizer.beta_2
-            hyper[K.H_EPS] = optimizer.epsilon
-            names = ["m", "v"]
-        hyper[K.H_DECAY] = optimizer.weight_decay
-        self.hyper = hyper
+        self.hyper, slots = optimizer_state(optimizer, params, network.dtype)
         trainable_ids = [id(p) for p in params]
         self.slots = []  # per slot name: list aligned with layout.arrays
-        for arrays in optimizer_slots(optimizer, names, params, dtype):
+        for arrays in slots:
             by_id = dict(zip(trainable_ids, arrays))
             self.slots.append([by_id.get(id(p)) for p in self.params])
-        self.S = [np.zeros(self.layout.n_params if k < len(self.slots) else 0, dtype) for k in range(2)]
+        self.S = [np.zeros(self.layout.n_params if k < len(self.slots) else 0, network.dtype)
+                  for k in range(2)]
 
     def _learning_rates(self) -> np.ndarray:
         """The rate of every step of the coming epoch (``optimizer.lr`` at t, t+1, ...)."""

@@ -451,3 +451,103 @@ def update_params(opt, params, grads, slots1, slots2, decays, hyper, lr, t, coef
         p = params[i]
         _update(opt, p, grads[i], slots1[i], slots2[i], 0, p.shape[0], coef, nesterov,
                 decay and decays[i])
+
+
+# -- per-sample plain SGD (the tutorials' algorithm), weights stored transposed ----------------
+@njit(cache=True, fastmath=MATMUL_FLAGS)
+def _dot(w, x):
+    """sum_i w[i] * x[i] (a product's sum: may be reordered, as BLAS does)."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += w[i] * x[i]
+    return s
+
+
+@njit(cache=True)
+def _online_backward(Wt, b, x, d, p, lr, pass_down, train_bias):
+    """One layer, one sample, Wt (n, k) holding W transposed: the delta handed down,
+    p[i] = sum_c d[c] * W[i, c] with the old weights (when ``pass_down``), and the updates
+    W[i, c] -= lr * (x[i] * d[c]) and b[c] -= lr * d[c] (the reference's roundings: dW = x * d,
+    then W -= lr * dW). Rows go four at a time: one pass over x and p per four rows."""
+    n, k = Wt.shape
+    if pass_down:
+        for i in range(k):
+            p[i] = 0.0
+    c = 0
+    while c + 4 <= n:
+        e0, e1, e2, e3 = d[c], d[c + 1], d[c + 2], d[c + 3]
+        r0, r1, r2, r3 = Wt[c], Wt[c + 1], Wt[c + 2], Wt[c + 3]
+        if pass_down:
+            for i in range(k):
+                p[i] += e0 * r0[i] + e1 * r1[i] + e2 * r2[i] + e3 * r3[i]
+        for i in range(k):
+            xi = x[i]
+            r0[i] -= lr * (xi * e0)
+            r1[i] -= lr * (xi * e1)
+            r2[i] -= lr * (xi * e2)
+            r3[i] -= lr * (xi * e3)
+        c += 4
+    while c < n:
+        e0 = d[c]
+        r0 = Wt[c]
+        if pass_down:
+            for i in range(k):
+                p[i] += e0 * r0[i]
+        for i in range(k):
+            r0[i] -= lr * (x[i] * e0)
+        c += 1
+    if train_bias:
+        for c in range(n):
+            b[c] -= lr * d[c]
+
+
+@njit(cache=True)
+def train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, slopes, bias_mode,
+                 Ybuf, losses, loss_code, from_logits, mean):
+    """``train_epoch`` for batches of one sample, plain SGD (no momentum, no weight decay) and
+    no sample weights. Per layer: ``Wts[l]`` its W transposed (n, k) and ``bs[l]`` its bias
+    (views of ``runner``'s flat buffer), ``As[l]``/``As[l + 1]`` its input and output, ``Zs[l]``
+    and ``Ds[l]`` its net input and delta. Returns the epoch loss."""
+    n_layers = len(Wts)
+    last = n_layers - 1
+    n_out = Zs[last].shape[0]
+    total = 0.0
+    for step in range(order.shape[0]):
+        j = order[step]
+        x = X[j]
+        a = As[0]
+        for c in range(a.shape[0]):
+            a[c] = x[c]
+        y = Y[j]
+        for c in range(n_out):
+            Ybuf[0, c] = y[c]
+        for layer in range(n_layers):
+            Wt, b, a, z = Wts[layer], bs[layer], As[layer], Zs[layer]
+            n = z.shape[0]
+            for c in range(n):
+                z[c] = _dot(Wt[c], a)
+            if bias_mode[layer] != NO_BIAS:
+                for c in range(n):
+                    z[c] += b[c]
+            if layer < last or not from_logits:
+                _activate(acts[layer], slopes[layer], z, 0, As[layer + 1], 0, 1, n)
+        d = Ds[last]
+        if from_logits:
+            _loss(loss_code, Zs[last], 0, Ybuf, d, 0, losses, 1, n_out)
+        else:
+            _loss(loss_code, As[n_layers], 0, Ybuf, d, 0, losses, 1, n_out)
+            _activation_backward(acts[last], slopes[last], Zs[last], 0, As[n_layers], 0, d, 0, 1, n_out)
+        value = losses[0]
+        lr = lrs[step]
+        for layer in range(last, -1, -1):
+            below = Ds[layer - 1] if layer > 0 else Ds[layer]
+            _online_backward(Wts[layer], bs[layer], As[layer], Ds[layer], below, lr, layer > 0,
+                             bias_mode[layer] == TRAINABLE_BIAS)
+            if layer > 0:
+                k = below.shape[0]
+                _activation_backward(acts[layer - 1], slopes[layer - 1], Zs[layer - 1], 0, As[layer], 0,
+                                     below, 0, 1, k)
+        if mean:
+            value *= 1.0 / w_total
+        total += value
+    return total

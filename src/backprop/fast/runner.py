@@ -108,16 +108,19 @@ class _Layout:
         self.a_size = rows * sum(sizes)
         self.z_size = rows * sum(sizes[1:])
 
-    def pack(self, arrays, out):
-        """Copy per-parameter arrays (``self.arrays`` order; None = skip) into a flat buffer."""
-        for (_, _, offset), a in zip(self.arrays, arrays):
+    def pack(self, arrays, out, transposed=False):
+        """Copy per-parameter arrays (``self.arrays`` order; None = skip) into a flat buffer;
+        ``transposed``: each weight matrix as W.T (``kernels.train_online``'s layout)."""
+        for (name, _, offset), a in zip(self.arrays, arrays):
             if a is not None:
-                out[offset:offset + a.size] = a.reshape(-1)
+                a = a.T if transposed and name == "W" else a
+                out[offset:offset + a.size].reshape(a.shape)[...] = a
 
-    def unpack(self, flat, arrays):
-        for (_, _, offset), a in zip(self.arrays, arrays):
+    def unpack(self, flat, arrays, transposed=False):
+        for (name, _, offset), a in zip(self.arrays, arrays):
             if a is not None:
-                a.reshape(-1)[...] = flat[offset:offset + a.size]
+                a = a.T if transposed and name == "W" else a
+                a[...] = flat[offset:offset + a.size].reshape(a.shape)
 
 
 class EpochRunner:
@@ -155,6 +158,25 @@ class EpochRunner:
         self.opt = OPTIMIZER_CODES[type(optimizer)]
         self._bind_slots(network, optimizer)
         self._arange = np.arange(self.n, dtype=np.int64)
+        # per-sample plain SGD without sample weights: the specialised kernel (train_online)
+        self.online = (rows == 1 and weights is None and type(optimizer) is SGD
+                       and not optimizer.momentum and not optimizer.weight_decay)
+        if self.online:
+            self._online_views = self._views_for_online(network)
+
+    def _views_for_online(self, network):
+        """Per-layer views of the flat buffers for ``kernels.train_online``: (Wts, bs, As, Zs, Ds),
+        each W as W.T (n, k), a missing bias as an empty array."""
+        lay, sizes = self.layout, network.sizes
+        Wts, bs = [], []
+        for layer, (k, n) in enumerate(zip(sizes, sizes[1:])):
+            w0, b0 = lay.w_off[layer], lay.b_off[layer]
+            Wts.append(self.P[w0:w0 + k * n].reshape(n, k))
+            bs.append(self.P[b0:b0 + n] if b0 >= 0 else self.P[:0])
+        As = [self.Abuf[o:o + s] for o, s in zip(lay.a_off, sizes)]
+        Zs = [self.Zbuf[o:o + s] for o, s in zip(lay.z_off, sizes[1:])]
+        Ds = [self.Dbuf[o:o + s] for o, s in zip(lay.z_off, sizes[1:])]
+        return tuple(Wts), tuple(bs), tuple(As), tuple(Zs), tuple(Ds)
 
     def _bind_slots(self, network, optimizer):
         """The optimizer's slot lists (its own arrays, created as the numpy path would), each
@@ -185,6 +207,15 @@ class EpochRunner:
 
     def _run(self, order, lrs) -> float:
         lay = self.layout
+        if self.online:
+            lay.pack(self.params, self.P, transposed=True)
+            total = K.train_online(
+                self.X, self.Y, order.astype(np.int64, copy=False), self.w_total, lrs, *self._online_views,
+                lay.acts, lay.slopes, lay.bias_mode, self.Ybuf, self.losses, self.loss_code,
+                self.from_logits, self.mean)
+            lay.unpack(self.P, self.params, transposed=True)
+            self.optimizer.t += len(lrs)
+            return float(total)
         lay.pack(self.params, self.P)
         for flat, arrays in zip(self.S, self.slots):
             lay.pack(arrays, flat)

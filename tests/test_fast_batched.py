@@ -162,8 +162,10 @@ def test_selection_by_batch_size():
     assert fast.choose_runner(net, 1, 60000) == "compiled"
     assert fast.choose_runner(net, 128, 60000) == "numpy"
     assert fast.choose_runner(net, 128, 1) == "compiled"  # a single row is a per-sample product
+    assert fast.choose_runner(net, 16, 60000) == "compiled"  # 16 x 234752 multiply-adds
     small = Network.from_sizes([64, 32, 16, 10], seed=0)
     assert fast.choose_runner(small, 1, 1000) == "compiled"
+    assert fast.choose_runner(small, 32, 1000) == "compiled"
     assert fast.blas_threads(small, 32, 1000) == 1
     assert fast.blas_threads(net, 128, 60000) is None  # 128 x 784 x 256: BLAS's own threads
     runner = fast.make_runner(net, np.zeros((300, 784)), np.zeros((300, 10)), net.loss_fn, SGD(0.1), 128)

@@ -39,7 +39,7 @@ __all__ = ["ENV_SWITCH", "available", "why_not", "use_fast_path", "make_runner",
 ENV_SWITCH = "BACKPROP_FAST"
 # Batches with at least this many multiply-adds (forward pass) train in numpy with BLAS
 # (batched.BatchRunner); smaller ones in the compiled loops (measured: bench/, docs/benchmarks.md).
-NUMPY_FROM_MACS = 1 << 18
+NUMPY_FROM_MACS = 1 << 23
 # BLAS uses more than one thread only for products with at least this many multiply-adds.
 MULTI_THREAD_FROM_MACS = 1 << 24
 COMPILING_MESSAGE = "compiling kernels (first run only)..."
@@ -158,7 +158,8 @@ def make_runner(network, X, Y, loss, optimizer, batch_size, weights=None):
     else:
         runner = _runner().EpochRunner(network, X, Y, loss, optimizer, batch_size, weights)
     runner.warm_up()
-    return _ThreadLimited(runner, blas_threads(network, batch_size, X.shape[0]))
+    threads = blas_threads(network, batch_size, X.shape[0]) if runner.uses_blas else None
+    return _ThreadLimited(runner, threads)
 
 
 def blas_threads(network, batch_size: int, n_samples: int) -> int | None:

@@ -30,6 +30,7 @@ class _Layer:
 
     def __init__(self, layer, rows, dtype, first, from_logits):
         self.W = layer.params["W"]
+        self.WT = self.W.T
         k, n = self.W.shape
         empty = np.zeros(0, dtype)
         # a frozen bias is added but gets no gradient; no bias: empty arrays skip both
@@ -47,6 +48,8 @@ class _Layer:
 class BatchRunner:
     """Everything one mini-batch step needs, allocated once per fit; ``run_epoch`` trains one
     epoch and returns its loss as ``training.fit`` defines it."""
+
+    uses_blas = True
 
     def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None):
         dtype = network.dtype
@@ -79,6 +82,7 @@ class BatchRunner:
         self.slots = [tuple(a.reshape(-1) for a in arrays) for arrays in slots]
         self.slots += [tuple(none for _ in params)] * (2 - len(self.slots))
         self.decays = np.array([p.ndim >= 2 for p in params])
+        self._view_cache = {}
 
     def warm_up(self) -> None:
         """Nothing to do: the small kernels compile (or load from the disk cache) on first use."""
@@ -92,35 +96,51 @@ class BatchRunner:
             total += self._batch(start, order)
         return total
 
+    def _views(self, m):
+        """The buffers' views for a batch of m rows, made once per batch size (a fit has at most
+        two: the full batch and the last one): per layer (Z, A, their flat views, the delta
+        buffer handed down and its flat view), and the output gradient's 2-D and flat views."""
+        views = self._view_cache.get(m)
+        if views is None:
+            layers = []
+            for layer in self.layers:
+                Z, A = layer.Z[:m], layer.A[:m]
+                D = None if layer.D is None else layer.D[:m]
+                layers.append((Z, A, Z.reshape(-1), A.reshape(-1), D, None if D is None else D.reshape(-1)))
+            G = self.G_out[:m]
+            views = self._view_cache[m] = (layers, G, G.reshape(-1), self.Xb[:m], self.Yb[:m], self.wb[:m])
+        return views
+
     def _batch(self, start, order) -> float:
         m = min(self.batch_size, self.n - start)
         w = self.weights64
+        layer_views, D, D_flat, Xbuf, Ybuf, wbuf = self._views(m)
         if order is None:  # unshuffled: views, as the reference path's slices
             Xb, Yb = self.X[start:start + m], self.Y[start:start + m]
-            wb = self.wb if w is None else w[start:start + m]
+            wb = wbuf if w is None else w[start:start + m]
         else:
             idx = order[start:start + m]
-            Xb = np.take(self.X, idx, axis=0, out=self.Xb[:m], mode="clip")
-            Yb = np.take(self.Y, idx, axis=0, out=self.Yb[:m], mode="clip")
-            wb = self.wb if w is None else np.take(w, idx, out=self.wb[:m], mode="clip")
-        inputs = [Xb]
-        for layer in self.layers:
-            Z, A = layer.Z[:m], layer.A[:m]
-            np.matmul(inputs[-1], layer.W, out=Z)
-            K.dense_forward_post(layer.code, layer.slope, Z.reshape(-1), layer.b, A.reshape(-1), m, layer.n)
-            inputs.append(A)
+            Xb = np.take(self.X, idx, axis=0, out=Xbuf, mode="clip")
+            Yb = np.take(self.Y, idx, axis=0, out=Ybuf, mode="clip")
+            wb = wbuf if w is None else np.take(w, idx, out=wbuf, mode="clip")
+        A = Xb
+        for layer, (Z, A_next, Z_flat, A_flat, _, _) in zip(self.layers, layer_views):
+            np.matmul(A, layer.W, out=Z)
+            K.dense_forward_post(layer.code, layer.slope, Z_flat, layer.b, A_flat, m, layer.n)
+            A = A_next
         last = self.layers[-1]
-        out = last.Z[:m] if self.from_logits else inputs[-1]
-        D = self.G_out[:m]
-        value = K.loss_and_gradient(self.loss_code, out.reshape(-1), Yb, D.reshape(-1), self.losses, wb,
+        out = layer_views[-1][2] if self.from_logits else layer_views[-1][3]
+        value = K.loss_and_gradient(self.loss_code, out, Yb, D_flat, self.losses, wb,
                                     w is not None, self.mean, m, last.n, self.coef)
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
-            K.dense_backward_pre(layer.code, layer.slope, layer.Z[:m].reshape(-1), inputs[i + 1].reshape(-1),
-                                 D.reshape(-1), layer.gb, m, layer.n)
-            np.matmul(inputs[i].T, D, out=layer.gW)
-            if layer.D is not None:
-                D = np.matmul(D, layer.W.T, out=layer.D[:m])
+            _, _, Z_flat, A_flat, D_below, D_below_flat = layer_views[i]
+            K.dense_backward_pre(layer.code, layer.slope, Z_flat, A_flat, D_flat, layer.gb, m, layer.n)
+            A_in = layer_views[i - 1][1] if i else Xb
+            np.matmul(A_in.T, D, out=layer.gW)
+            if D_below is not None:
+                D = np.matmul(D, layer.WT, out=D_below)
+                D_flat = D_below_flat
         opt = self.optimizer
         K.update_params(self.opt, self.params, self.grads, self.slots[0], self.slots[1], self.decays,
                         self.hyper, opt.lr, opt.t + 1, self.coef)

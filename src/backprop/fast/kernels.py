@@ -11,8 +11,10 @@ net inputs and deltas live in ``Abuf``, ``Zbuf`` and ``Dbuf`` at ``a_off``/``z_o
 them are allocated once per fit by ``runner.EpochRunner``; nothing is allocated per step. One
 compiled kernel per dtype serves networks of any depth, cached on disk by ``cache=True``.
 
-All products run as loops (no ``np.dot``: numba would call SciPy's BLAS and import
-``scipy.linalg``); batches large enough for BLAS to pay train in ``batched.py`` instead.
+Per-sample plain SGD (the tutorials' algorithm) has its own kernel, ``train_online``, with loops
+only. In ``train_epoch`` (mini-batches) small products run as loops and mid-sized ones call BLAS
+through numba's ``np.dot`` (SciPy's BLAS, so loading that kernel imports ``scipy.linalg``);
+batches large enough for BLAS to dominate train in ``batched.py`` with numpy's own BLAS.
 
 Codes (kept in sync with ``runner.py``):
     activations: 0 identity, 1 sigmoid, 2 tanh, 3 relu, 4 leaky_relu, 5 softmax
@@ -37,6 +39,9 @@ H_MOMENTUM, H_NESTEROV, H_DECAY, H_BETA1, H_BETA2, H_EPS, H_1MB1, H_1MB2 = range
 C_LR, C_MOMENTUM, C_DECAY, C_C1, C_C2, C_BETA1, C_BETA2, C_1MB1, C_1MB2, C_EPS, C_TMP = range(11)
 N_COEF = 11
 
+# Products with at least this many multiply-adds call BLAS through numba's ``np.dot`` (SciPy's
+# BLAS; it imports ``scipy.linalg`` when ``train_epoch`` is loaded); smaller ones run as loops.
+BLAS_MIN_MACS = 8192
 # Matrix-product loops may reorder their sums and fuse multiply-adds, as BLAS does; every other
 # formula is compiled without fast-math so that it rounds exactly as numpy does.
 MATMUL_FLAGS = {"contract", "reassoc"}
@@ -45,9 +50,17 @@ MATMUL_FLAGS = {"contract", "reassoc"}
 # -- matrix products on flat buffers --------------------------------------------------------------
 # Loops index 1-D slices with range() counters only: numba then knows the index is not negative
 # and emits vector code (an index like ``off + c`` would cost a wrap-around check per element).
+@njit(cache=True)
+def view(buf, off, rows, cols):
+    return buf[off:off + rows * cols].reshape((rows, cols))
+
+
 @njit(cache=True, fastmath=MATMUL_FLAGS)
 def _mm(A, a0, W, w0, Z, z0, m, k, n):
     """Z = A @ W with A (m, k) at a0, W (k, n) at w0, Z (m, n) at z0."""
+    if m * k * n >= BLAS_MIN_MACS:
+        np.dot(view(A, a0, m, k), view(W, w0, k, n), view(Z, z0, m, n))
+        return
     for r in range(m):
         z = Z[z0 + r * n:z0 + r * n + n]
         x = A[a0 + r * k:a0 + r * k + k]
@@ -63,6 +76,9 @@ def _mm(A, a0, W, w0, Z, z0, m, k, n):
 @njit(cache=True, fastmath=MATMUL_FLAGS)
 def _mm_nt(D, d0, W, w0, P, p0, m, k, n):
     """P = D @ W.T with D (m, n), W (k, n), P (m, k): the delta passed to the layer below."""
+    if m * k * n >= BLAS_MIN_MACS:
+        np.dot(view(D, d0, m, n), view(W, w0, k, n).T, view(P, p0, m, k))
+        return
     for r in range(m):
         d = D[d0 + r * n:d0 + r * n + n]
         p = P[p0 + r * k:p0 + r * k + k]
@@ -77,6 +93,9 @@ def _mm_nt(D, d0, W, w0, P, p0, m, k, n):
 @njit(cache=True, fastmath=MATMUL_FLAGS)
 def _mm_tn(A, a0, D, d0, G, g0, m, k, n):
     """G = A.T @ D with A (m, k), D (m, n), G (k, n): the weight gradient."""
+    if m * k * n >= BLAS_MIN_MACS:
+        np.dot(view(A, a0, m, k).T, view(D, d0, m, n), view(G, g0, k, n))
+        return
     for i in range(k):
         g = G[g0 + i * n:g0 + i * n + n]
         d = D[d0:d0 + n]

@@ -163,6 +163,8 @@ class EpochRunner:
                        and not optimizer.momentum and not optimizer.weight_decay)
         if self.online:
             self._online_views = self._views_for_online(network)
+        largest = max(rows * a * b for a, b in zip(network.sizes, network.sizes[1:]))
+        self.uses_blas = not self.online and largest >= K.BLAS_MIN_MACS
 
     def _views_for_online(self, network):
         """Per-layer views of the flat buffers for ``kernels.train_online``: (Wts, bs, As, Zs, Ds),

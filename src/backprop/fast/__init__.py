@@ -14,9 +14,14 @@ The rule (``why_not`` returns the reason it does not apply, or None):
 - no callback overrides ``on_batch_end`` (callbacks then run once per epoch, as before);
 - numba can be imported, and the environment variable ``BACKPROP_FAST`` is not ``0``.
 
-Any batch size is fine: small products (per-sample training) run as compiled loops, larger ones
-call BLAS from the kernel. ``fit(..., fast=False)`` forces numpy, ``fast=True`` raises a clear
-error when the fast path does not apply.
+Any batch size is fine; ``choose_runner`` picks how by the multiply-adds of one batch:
+below ``NUMPY_FROM_MACS``, ``runner.EpochRunner`` runs the epoch in one compiled kernel
+(``kernels.train_online`` for per-sample plain SGD, loops only; ``kernels.train_epoch`` otherwise,
+with BLAS through numba's ``np.dot`` for mid-sized products); from there on,
+``batched.BatchRunner`` drives numpy's BLAS from Python with preallocated buffers and compiled
+code between the products. ``blas_threads`` pins BLAS to one thread for small products.
+``fit(..., fast=False)`` forces numpy, ``fast=True`` raises a clear error when the fast path does
+not apply.
 
 Compiled kernels are cached on disk (numba ``cache=True``), next to this file or, when that is
 read-only, in numba's per-user cache directory; when neither can be written, in a temporary

@@ -70,9 +70,13 @@ print(base, peak)
 """
 
 
-def peak_rss(fast) -> tuple[float, float]:
+def peak_rss(fast, runs: int = 2) -> tuple[float, float]:
+    """(resident MiB after making the data, peak MiB over the run) of a fresh training process;
+    the last of ``runs`` such processes, so that a kernel compiled by the first (LLVM needs a
+    few hundred MiB while compiling) is loaded from the cache by the one measured."""
     code = RSS_CHILD.format(src=str(ROOT / "src"), bench=str(ROOT / "bench"), fast=fast)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     base, peak = map(int, out.stdout.split())
     return base / 1024, peak / 1024  # MiB: resident after making the data, peak over the run
 

@@ -148,8 +148,8 @@ def batch_macs(network, batch_size: int, n_samples: int) -> int:
 
 
 def choose_runner(network, batch_size: int, n_samples: int) -> str:
-    """"compiled" (numba loops) for small products, "numpy" (BLAS, ``batched.BatchRunner``) above
-    ``NUMPY_FROM_MACS`` multiply-adds per batch."""
+    """``"compiled"`` (``runner.EpochRunner``) below ``NUMPY_FROM_MACS`` multiply-adds per batch,
+    ``"numpy"`` (``batched.BatchRunner``) from there on."""
     return "numpy" if batch_macs(network, batch_size, n_samples) >= NUMPY_FROM_MACS else "compiled"
 
 

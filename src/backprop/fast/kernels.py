@@ -434,7 +434,6 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
     return total
 
 
-
 # -- the pieces between BLAS calls, for batched.BatchRunner (flat views of 2-D arrays) ---------
 @njit(cache=True)
 def dense_forward_post(code, slope, Z, b, A, m, n):

@@ -27,7 +27,13 @@ test: $(VENV)/.installed-test
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
+# PyTorch is one of the peers: installed into .venv when missing (a local wheel on the project's
+# machines); if that fails the PyTorch rows are skipped. BENCH_TORCH=0 skips the install.
+BENCH_TORCH ?= 1
 bench: $(VENV)/.installed-test
+	@if [ "$(BENCH_TORCH)" = 1 ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+		$(BIN)/python -m pip install torch==2.13.0 || echo "make bench: torch not installed; PyTorch rows skipped" >&2; \
+	fi
 	$(BIN)/python bench/run_all.py
 
 clean:

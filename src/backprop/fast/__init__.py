@@ -14,9 +14,14 @@ The rule (``why_not`` returns the reason it does not apply, or None):
 - no callback overrides ``on_batch_end`` (callbacks then run once per epoch, as before);
 - numba can be imported, and the environment variable ``BACKPROP_FAST`` is not ``0``.
 
-Any batch size is fine: small products (per-sample training) run as compiled loops, larger ones
-call BLAS from the kernel. ``fit(..., fast=False)`` forces numpy, ``fast=True`` raises a clear
-error when the fast path does not apply.
+Any batch size is fine; ``choose_runner`` picks how by the multiply-adds of one batch:
+below ``NUMPY_FROM_MACS``, ``runner.EpochRunner`` runs the epoch in one compiled kernel
+(``kernels.train_online`` for per-sample plain SGD, loops only; ``kernels.train_epoch`` otherwise,
+with BLAS through numba's ``np.dot`` for mid-sized products); from there on,
+``batched.BatchRunner`` drives numpy's BLAS from Python with preallocated buffers and compiled
+code between the products. ``blas_threads`` pins BLAS to one thread for small products.
+``fit(..., fast=False)`` forces numpy, ``fast=True`` raises a clear error when the fast path does
+not apply.
 
 Compiled kernels are cached on disk (numba ``cache=True``), next to this file or, when that is
 read-only, in numba's per-user cache directory; when neither can be written, in a temporary
@@ -37,6 +42,11 @@ __all__ = ["ENV_SWITCH", "available", "why_not", "use_fast_path", "make_runner",
            "COMPILING_MESSAGE"]
 
 ENV_SWITCH = "BACKPROP_FAST"
+# Batches with at least this many multiply-adds (forward pass) train in numpy with BLAS
+# (batched.BatchRunner); smaller ones in the compiled loops (measured: bench/, docs/benchmarks.md).
+NUMPY_FROM_MACS = 1 << 23
+# BLAS uses more than one thread only for products with at least this many multiply-adds.
+MULTI_THREAD_FROM_MACS = 1 << 24
 COMPILING_MESSAGE = "compiling kernels (first run only)..."
 logger = logging.getLogger("backprop.fast")
 
@@ -130,13 +140,71 @@ def use_fast_path(fast, network, loss, optimizer, callbacks=()) -> bool:
     return True
 
 
+def batch_macs(network, batch_size: int, n_samples: int) -> int:
+    """Multiply-adds of one batch's forward pass (the size the runner is chosen by)."""
+    rows = max(1, min(batch_size, n_samples))
+    sizes = network.sizes
+    return rows * sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
+def choose_runner(network, batch_size: int, n_samples: int) -> str:
+    """``"compiled"`` (``runner.EpochRunner``) below ``NUMPY_FROM_MACS`` multiply-adds per batch,
+    ``"numpy"`` (``batched.BatchRunner``) from there on."""
+    return "numpy" if batch_macs(network, batch_size, n_samples) >= NUMPY_FROM_MACS else "compiled"
+
+
 def make_runner(network, X, Y, loss, optimizer, batch_size, weights=None):
-    """An ``EpochRunner`` ready to train (its kernel compiled or loaded from the cache)."""
-    runner = _runner().EpochRunner(network, X, Y, loss, optimizer, batch_size, weights)
+    """A runner ready to train: ``runner.EpochRunner`` (its kernel compiled or loaded from the
+    cache) or ``batched.BatchRunner``, by ``choose_runner``; BLAS threads by ``blas_threads``."""
+    if choose_runner(network, batch_size, X.shape[0]) == "numpy":
+        from .batched import BatchRunner
+
+        runner = BatchRunner(network, X, Y, loss, optimizer, batch_size, weights)
+    else:
+        runner = _runner().EpochRunner(network, X, Y, loss, optimizer, batch_size, weights)
     runner.warm_up()
-    return runner
+    threads = blas_threads(network, batch_size, X.shape[0]) if runner.uses_blas else None
+    return _ThreadLimited(runner, threads)
+
+
+def blas_threads(network, batch_size: int, n_samples: int) -> int | None:
+    """BLAS threads for training: one below ``MULTI_THREAD_FROM_MACS`` multiply-adds in the
+    largest product of a batch (waking threads costs more than it saves), None (BLAS's own
+    setting) above."""
+    rows = max(1, min(batch_size, n_samples))
+    sizes = network.sizes
+    largest = max(rows * a * b for a, b in zip(sizes, sizes[1:]))
+    return None if largest >= MULTI_THREAD_FROM_MACS else 1
+
+
+_controller = None
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
+
+
+class _ThreadLimited:
+    """A runner whose epochs run with BLAS limited to ``threads`` (None: unchanged)."""
+
+    def __init__(self, runner, threads):
+        self.runner, self.threads = runner, threads
+
+    def run_epoch(self, rng=None) -> float:
+        if self.threads is None:
+            return self.runner.run_epoch(rng)
+        with _blas_controller().limit(limits=self.threads, user_api="blas"):
+            return self.runner.run_epoch(rng)
 
 
 def predict(network, X, chunk: int = 2048):
-    """Outputs for a 2-D batch through the compiled forward kernel (see ``runner.predict``)."""
-    return _runner().predict(network, X, chunk)
+    """Outputs for a 2-D batch of ``network.dtype``, ``chunk`` rows at a time through
+    preallocated buffers (``forward.forward_chunked``; numpy, no compilation)."""
+    from .forward import forward_chunked
+
+    return forward_chunked(network, X, chunk)

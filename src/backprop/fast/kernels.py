@@ -11,8 +11,10 @@ net inputs and deltas live in ``Abuf``, ``Zbuf`` and ``Dbuf`` at ``a_off``/``z_o
 them are allocated once per fit by ``runner.EpochRunner``; nothing is allocated per step. One
 compiled kernel per dtype serves networks of any depth, cached on disk by ``cache=True``.
 
-Small products (per-sample training) run as loops; larger ones call BLAS through
-``np.dot(a, b, out)`` on reshaped views of the buffers.
+Per-sample plain SGD (the tutorials' algorithm) has its own kernel, ``train_online``, with loops
+only. In ``train_epoch`` (mini-batches) small products run as loops and mid-sized ones call BLAS
+through numba's ``np.dot`` (SciPy's BLAS, so loading that kernel imports ``scipy.linalg``);
+batches large enough for BLAS to dominate train in ``batched.py`` with numpy's own BLAS.
 
 Codes (kept in sync with ``runner.py``):
     activations: 0 identity, 1 sigmoid, 2 tanh, 3 relu, 4 leaky_relu, 5 softmax
@@ -37,23 +39,22 @@ H_MOMENTUM, H_NESTEROV, H_DECAY, H_BETA1, H_BETA2, H_EPS, H_1MB1, H_1MB2 = range
 C_LR, C_MOMENTUM, C_DECAY, C_C1, C_C2, C_BETA1, C_BETA2, C_1MB1, C_1MB2, C_EPS, C_TMP = range(11)
 N_COEF = 11
 
-# Products with fewer multiply-adds than this run as loops; larger ones call BLAS.
+# Products with at least this many multiply-adds call BLAS through numba's ``np.dot`` (SciPy's
+# BLAS; it imports ``scipy.linalg`` when ``train_epoch`` is loaded); smaller ones run as loops.
 BLAS_MIN_MACS = 8192
 # Matrix-product loops may reorder their sums and fuse multiply-adds, as BLAS does; every other
 # formula is compiled without fast-math so that it rounds exactly as numpy does.
 MATMUL_FLAGS = {"contract", "reassoc"}
 
 
-def _view(buf, off, rows, cols):
-    return buf[off:off + rows * cols].reshape((rows, cols))
-
-
-view = njit(cache=True)(_view)
-
-
 # -- matrix products on flat buffers --------------------------------------------------------------
 # Loops index 1-D slices with range() counters only: numba then knows the index is not negative
 # and emits vector code (an index like ``off + c`` would cost a wrap-around check per element).
+@njit(cache=True)
+def view(buf, off, rows, cols):
+    return buf[off:off + rows * cols].reshape((rows, cols))
+
+
 @njit(cache=True, fastmath=MATMUL_FLAGS)
 def _mm(A, a0, W, w0, Z, z0, m, k, n):
     """Z = A @ W with A (m, k) at a0, W (k, n) at w0, Z (m, n) at z0."""
@@ -433,27 +434,138 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
     return total
 
 
+# -- the pieces between BLAS calls, for batched.BatchRunner (flat views of 2-D arrays) ---------
 @njit(cache=True)
-def forward(X, sizes, w_off, b_off, a_off, z_off, acts, slopes, bias_mode, P, Abuf, Zbuf,
-            out, chunk):
-    """Outputs of the network for every row of X, ``chunk`` rows at a time (inference)."""
-    n_samples = X.shape[0]
-    n_layers = sizes.shape[0] - 1
-    for start in range(0, n_samples, chunk):
-        m = min(chunk, n_samples - start)
-        Xc = X[start:start + m]
+def dense_forward_post(code, slope, Z, b, A, m, n):
+    """Z += b (when b is not empty), then A = f(Z)."""
+    if b.shape[0]:
+        _add_bias(Z, 0, b, 0, m, n)
+    _activate(code, slope, Z, 0, A, 0, m, n)
+
+
+@njit(cache=True)
+def dense_backward_pre(code, slope, Z, A, D, gb, m, n):
+    """D: dA -> dZ in place (identity: unchanged); gb = column sums of dZ (when not empty)."""
+    _activation_backward(code, slope, Z, 0, A, 0, D, 0, m, n)
+    if gb.shape[0]:
+        _column_sums(D, 0, gb, 0, m, n)
+
+
+@njit(cache=True)
+def loss_and_gradient(code, O, Y, G, losses, wb, weighted, mean, m, n, coef):
+    """The batch's reduced loss; d loss / d out (or d z) into G, as ``train_epoch`` does."""
+    _loss(code, O, 0, Y, G, 0, losses, m, n)
+    return _reduce_loss(losses, G, 0, wb, weighted, mean, m, n, coef)
+
+
+@njit(cache=True)
+def update_params(opt, params, grads, slots1, slots2, decays, hyper, lr, t, coef):
+    """One SGD/Adam step (``_update``) on every parameter (flat views); ``decays[i]`` says
+    whether weight decay applies to parameter i (weight matrices only)."""
+    _coefficients(hyper, lr, t, coef)
+    nesterov = hyper[H_NESTEROV] != 0
+    decay = hyper[H_DECAY] != 0
+    for i in range(len(params)):
+        p = params[i]
+        _update(opt, p, grads[i], slots1[i], slots2[i], 0, p.shape[0], coef, nesterov,
+                decay and decays[i])
+
+
+# -- per-sample plain SGD (the tutorials' algorithm), weights stored transposed ----------------
+@njit(cache=True, fastmath=MATMUL_FLAGS)
+def _dot(w, x):
+    """sum_i w[i] * x[i] (a product's sum: may be reordered, as BLAS does)."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += w[i] * x[i]
+    return s
+
+
+@njit(cache=True)
+def _online_backward(Wt, b, x, d, p, lr, pass_down, train_bias):
+    """One layer, one sample, Wt (n, k) holding W transposed: the delta handed down,
+    p[i] = sum_c d[c] * W[i, c] with the old weights (when ``pass_down``), and the updates
+    W[i, c] -= lr * (x[i] * d[c]) and b[c] -= lr * d[c] (the reference's roundings: dW = x * d,
+    then W -= lr * dW). Rows go four at a time: one pass over x and p per four rows."""
+    n, k = Wt.shape
+    if pass_down:
+        for i in range(k):
+            p[i] = 0.0
+    c = 0
+    while c + 4 <= n:
+        e0, e1, e2, e3 = d[c], d[c + 1], d[c + 2], d[c + 3]
+        r0, r1, r2, r3 = Wt[c], Wt[c + 1], Wt[c + 2], Wt[c + 3]
+        if pass_down:
+            for i in range(k):
+                p[i] += e0 * r0[i] + e1 * r1[i] + e2 * r2[i] + e3 * r3[i]
+        for i in range(k):
+            xi = x[i]
+            r0[i] -= lr * (xi * e0)
+            r1[i] -= lr * (xi * e1)
+            r2[i] -= lr * (xi * e2)
+            r3[i] -= lr * (xi * e3)
+        c += 4
+    while c < n:
+        e0 = d[c]
+        r0 = Wt[c]
+        if pass_down:
+            for i in range(k):
+                p[i] += e0 * r0[i]
+        for i in range(k):
+            r0[i] -= lr * (x[i] * e0)
+        c += 1
+    if train_bias:
+        for c in range(n):
+            b[c] -= lr * d[c]
+
+
+@njit(cache=True)
+def train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, slopes, bias_mode,
+                 Ybuf, losses, loss_code, from_logits, mean):
+    """``train_epoch`` for batches of one sample, plain SGD (no momentum, no weight decay) and
+    no sample weights. Per layer: ``Wts[l]`` its W transposed (n, k) and ``bs[l]`` its bias
+    (views of ``runner``'s flat buffer), ``As[l]``/``As[l + 1]`` its input and output, ``Zs[l]``
+    and ``Ds[l]`` its net input and delta. Returns the epoch loss."""
+    n_layers = len(Wts)
+    last = n_layers - 1
+    n_out = Zs[last].shape[0]
+    total = 0.0
+    for step in range(order.shape[0]):
+        j = order[step]
+        x = X[j]
+        a = As[0]
+        for c in range(a.shape[0]):
+            a[c] = x[c]
+        y = Y[j]
+        for c in range(n_out):
+            Ybuf[0, c] = y[c]
         for layer in range(n_layers):
-            k, n = sizes[layer], sizes[layer + 1]
-            z0 = z_off[layer]
-            Z = view(Zbuf, z0, m, n)
-            if layer == 0:
-                np.dot(Xc, view(P, w_off[0], k, n), Z)
-            else:
-                _mm(Abuf, a_off[layer], P, w_off[layer], Zbuf, z0, m, k, n)
+            Wt, b, a, z = Wts[layer], bs[layer], As[layer], Zs[layer]
+            n = z.shape[0]
+            for c in range(n):
+                z[c] = _dot(Wt[c], a)
             if bias_mode[layer] != NO_BIAS:
-                _add_bias(Zbuf, z0, P, b_off[layer], m, n)
-            if layer == n_layers - 1:
-                _activate(acts[layer], slopes[layer], Zbuf, z0, out.reshape(out.size),
-                          start * n, m, n)
-            else:
-                _activate(acts[layer], slopes[layer], Zbuf, z0, Abuf, a_off[layer + 1], m, n)
+                for c in range(n):
+                    z[c] += b[c]
+            if layer < last or not from_logits:
+                _activate(acts[layer], slopes[layer], z, 0, As[layer + 1], 0, 1, n)
+        d = Ds[last]
+        if from_logits:
+            _loss(loss_code, Zs[last], 0, Ybuf, d, 0, losses, 1, n_out)
+        else:
+            _loss(loss_code, As[n_layers], 0, Ybuf, d, 0, losses, 1, n_out)
+            _activation_backward(acts[last], slopes[last], Zs[last], 0, As[n_layers], 0, d, 0, 1, n_out)
+        value = losses[0]
+        lr = lrs[step]
+        for layer in range(last, -1, -1):
+            below = Ds[layer - 1] if layer > 0 else Ds[layer]
+            _online_backward(Wts[layer], bs[layer], As[layer], Ds[layer], below, lr, layer > 0,
+                             bias_mode[layer] == TRAINABLE_BIAS)
+            if layer > 0:
+                k = below.shape[0]
+                _activation_backward(acts[layer - 1], slopes[layer - 1], Zs[layer - 1], 0, As[layer], 0,
+                                     below, 0, 1, k)
+        if mean:
+            value *= 1.0 / w_total
+        total += value
+    return total

@@ -1,5 +1,6 @@
 """EpochRunner: prepares a network, its optimizer and the data once, then runs whole epochs in
-the compiled kernel (``kernels.train_epoch``). Also ``predict`` in chunks through ``kernels.forward``.
+the compiled kernel (``kernels.train_epoch``). Used for small products
+(per-sample and small mini-batches); larger batches train in ``batched.BatchRunner`` (numpy, BLAS).
 
 Parameters and optimizer slots are copied into flat buffers before each epoch and back after it,
 so between epochs the network and the optimizer hold the current values and the numpy path can
@@ -15,21 +16,7 @@ from ..losses import SSE, MSE, BinaryCrossEntropy, HalfSSE, SoftmaxCrossEntropy
 from ..optimizers import SGD, Adam, Constant
 from . import kernels as K
 
-__all__ = ["EpochRunner", "unsupported", "predict"]
-
-# BLAS calls on products smaller than this (multiply-adds per batch) run on one thread: for
-# small networks, waking BLAS threads costs more than it saves (threadpoolctl, per epoch).
-SINGLE_THREAD_BELOW_MACS = 1 << 21
-_controller = None
-
-
-def _blas_controller():
-    global _controller
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
-    return _controller
+__all__ = ["EpochRunner", "unsupported", "optimizer_state", "ACTIVATION_CODES", "LOSS_CODES"]
 
 ACTIVATION_CODES = {Identity: K.IDENTITY, Sigmoid: K.SIGMOID, Tanh: K.TANH, ReLU: K.RELU,
                     LeakyReLU: K.LEAKY_RELU, Softmax: K.SOFTMAX}
@@ -57,6 +44,31 @@ def unsupported(network, loss=None, optimizer=None) -> str | None:
     if optimizer is not None and type(optimizer) not in OPTIMIZER_CODES:
         return f"optimizer {optimizer!r} (SGD and Adam are compiled)"
     return None
+
+
+def optimizer_state(optimizer, params, dtype):
+    """(hyper, slots): the kernel's float64 settings array for an SGD or Adam optimizer, and the
+    optimizer's own slot arrays for ``params`` (one list per slot name, created as the numpy
+    path would; made C-contiguous arrays of ``dtype`` where a loaded state left them otherwise)."""
+    hyper = np.zeros(8)
+    if isinstance(optimizer, SGD):
+        hyper[K.H_MOMENTUM] = optimizer.momentum
+        hyper[K.H_NESTEROV] = optimizer.nesterov
+        names = ["velocity"] if optimizer.momentum else []
+    else:
+        hyper[K.H_BETA1], hyper[K.H_BETA2] = optimizer.beta_1, optimizer.beta_2
+        hyper[K.H_1MB1], hyper[K.H_1MB2] = 1.0 - optimizer.beta_1, 1.0 - optimizer.beta_2
+        hyper[K.H_EPS] = optimizer.epsilon
+        names = ["m", "v"]
+    hyper[K.H_DECAY] = optimizer.weight_decay
+    slots = []
+    for name in names:
+        arrays = optimizer._slots(name, params)
+        for i, (a, p) in enumerate(zip(arrays, params)):  # e.g. state loaded from a file
+            if a.dtype != dtype or a.shape != p.shape or not a.flags.c_contiguous:
+                arrays[i] = np.ascontiguousarray(np.broadcast_to(a, p.shape), dtype)
+        slots.append(arrays)
+    return hyper, slots
 
 
 def _layer_codes(network):
@@ -96,16 +108,19 @@ class _Layout:
         self.a_size = rows * sum(sizes)
         self.z_size = rows * sum(sizes[1:])
 
-    def pack(self, arrays, out):
-        """Copy per-parameter arrays (``self.arrays`` order; None = skip) into a flat buffer."""
-        for (_, _, offset), a in zip(self.arrays, arrays):
+    def pack(self, arrays, out, transposed=False):
+        """Copy per-parameter arrays (``self.arrays`` order; None = skip) into a flat buffer;
+        ``transposed``: each weight matrix as W.T (``kernels.train_online``'s layout)."""
+        for (name, _, offset), a in zip(self.arrays, arrays):
             if a is not None:
-                out[offset:offset + a.size] = a.reshape(-1)
+                a = a.T if transposed and name == "W" else a
+                out[offset:offset + a.size].reshape(a.shape)[...] = a
 
-    def unpack(self, flat, arrays):
-        for (_, _, offset), a in zip(self.arrays, arrays):
+    def unpack(self, flat, arrays, transposed=False):
+        for (name, _, offset), a in zip(self.arrays, arrays):
             if a is not None:
-                a.reshape(-1)[...] = flat[offset:offset + a.size]
+                a = a.T if transposed and name == "W" else a
+                a[...] = flat[offset:offset + a.size].reshape(a.shape)
 
 
 class EpochRunner:
@@ -143,36 +158,40 @@ class EpochRunner:
         self.opt = OPTIMIZER_CODES[type(optimizer)]
         self._bind_slots(network, optimizer)
         self._arange = np.arange(self.n, dtype=np.int64)
+        # per-sample plain SGD without sample weights: the specialised kernel (train_online)
+        self.online = (rows == 1 and weights is None and type(optimizer) is SGD
+                       and not optimizer.momentum and not optimizer.weight_decay)
+        if self.online:
+            self._online_views = self._views_for_online(network)
         largest = max(rows * a * b for a, b in zip(network.sizes, network.sizes[1:]))
-        self.single_thread = K.BLAS_MIN_MACS <= largest < SINGLE_THREAD_BELOW_MACS
+        self.uses_blas = not self.online and largest >= K.BLAS_MIN_MACS
+
+    def _views_for_online(self, network):
+        """Per-layer views of the flat buffers for ``kernels.train_online``: (Wts, bs, As, Zs, Ds),
+        each W as W.T (n, k), a missing bias as an empty array."""
+        lay, sizes = self.layout, network.sizes
+        Wts, bs = [], []
+        for layer, (k, n) in enumerate(zip(sizes, sizes[1:])):
+            w0, b0 = lay.w_off[layer], lay.b_off[layer]
+            Wts.append(self.P[w0:w0 + k * n].reshape(n, k))
+            bs.append(self.P[b0:b0 + n] if b0 >= 0 else self.P[:0])
+        As = [self.Abuf[o:o + s] for o, s in zip(lay.a_off, sizes)]
+        Zs = [self.Zbuf[o:o + s] for o, s in zip(lay.z_off, sizes[1:])]
+        Ds = [self.Dbuf[o:o + s] for o, s in zip(lay.z_off, sizes[1:])]
+        return tuple(Wts), tuple(bs), tuple(As), tuple(Zs), tuple(Ds)
 
     def _bind_slots(self, network, optimizer):
         """The optimizer's slot lists (its own arrays, created as the numpy path would), each
         spread over the parameters in ``layout.arrays`` order (None for frozen parameters)."""
         params, _ = network.trainable()
-        dtype = network.dtype
-        hyper = np.zeros(8)
-        if isinstance(optimizer, SGD):
-            hyper[K.H_MOMENTUM] = optimizer.momentum
-            hyper[K.H_NESTEROV] = optimizer.nesterov
-            names = ["velocity"] if optimizer.momentum else []
-        else:
-            hyper[K.H_BETA1], hyper[K.H_BETA2] = optimizer.beta_1, optimizer.beta_2
-            hyper[K.H_1MB1], hyper[K.H_1MB2] = 1.0 - optimizer.beta_1, 1.0 - optimizer.beta_2
-            hyper[K.H_EPS] = optimizer.epsilon
-            names = ["m", "v"]
-        hyper[K.H_DECAY] = optimizer.weight_decay
-        self.hyper = hyper
+        self.hyper, slots = optimizer_state(optimizer, params, network.dtype)
         trainable_ids = [id(p) for p in params]
         self.slots = []  # per slot name: list aligned with layout.arrays
-        for name in names:
-            arrays = optimizer._slots(name, params)
-            for i, (a, p) in enumerate(zip(arrays, params)):  # e.g. state loaded from a file
-                if a.dtype != dtype or a.shape != p.shape or not a.flags.c_contiguous:
-                    arrays[i] = np.ascontiguousarray(np.broadcast_to(a, p.shape), dtype)
+        for arrays in slots:
             by_id = dict(zip(trainable_ids, arrays))
             self.slots.append([by_id.get(id(p)) for p in self.params])
-        self.S = [np.zeros(self.layout.n_params if k < len(self.slots) else 0, dtype) for k in range(2)]
+        self.S = [np.zeros(self.layout.n_params if k < len(self.slots) else 0, network.dtype)
+                  for k in range(2)]
 
     def _learning_rates(self) -> np.ndarray:
         """The rate of every step of the coming epoch (``optimizer.lr`` at t, t+1, ...)."""
@@ -186,13 +205,19 @@ class EpochRunner:
         """One epoch over the data, shuffled by ``rng.permutation(n)`` when rng is given (the
         same draw as the numpy path); returns the epoch loss and advances ``optimizer.t``."""
         order = rng.permutation(self.n) if rng is not None else self._arange
-        if self.single_thread:
-            with _blas_controller().limit(limits=1, user_api="blas"):
-                return self._run(order, self._learning_rates())
         return self._run(order, self._learning_rates())
 
     def _run(self, order, lrs) -> float:
         lay = self.layout
+        if self.online:
+            lay.pack(self.params, self.P, transposed=True)
+            total = K.train_online(
+                self.X, self.Y, order.astype(np.int64, copy=False), self.w_total, lrs, *self._online_views,
+                lay.acts, lay.slopes, lay.bias_mode, self.Ybuf, self.losses, self.loss_code,
+                self.from_logits, self.mean)
+            lay.unpack(self.P, self.params, transposed=True)
+            self.optimizer.t += len(lrs)
+            return float(total)
         lay.pack(self.params, self.P)
         for flat, arrays in zip(self.S, self.slots):
             lay.pack(arrays, flat)
@@ -212,17 +237,3 @@ class EpochRunner:
         """Compile (or load from the disk cache) the kernel for these types without training."""
         self._run(np.zeros(0, np.int64), np.zeros(0, self.network.dtype))
 
-
-def predict(network, X, chunk: int = 4096) -> np.ndarray:
-    """Network outputs for a 2-D batch, ``chunk`` rows at a time: only the output and one
-    chunk's activations are allocated."""
-    dtype = network.dtype
-    X = np.ascontiguousarray(X, dtype)
-    rows = max(1, min(chunk, X.shape[0]))
-    lay = _Layout(network, rows)
-    P = np.zeros(lay.n_params, dtype)
-    lay.pack([p for _, p in network.named_parameters()], P)
-    out = np.empty((X.shape[0], network.n_outputs), dtype)
-    K.forward(X, lay.sizes, lay.w_off, lay.b_off, lay.a_off, lay.z_off, lay.acts, lay.slopes,
-              lay.bias_mode, P, np.zeros(lay.a_size, dtype), np.zeros(lay.z_size, dtype), out, rows)
-    return out

@@ -1,0 +1,198 @@
+"""The numpy batch runner (backprop.fast.batched, used for BLAS-sized batches) against the numpy
+reference path of fit, and its selection.
+
+The oracle is the reference path (Dense.forward/backward, Loss, SGD/Adam; checked by gradchecks
+and golden steps elsewhere): the same network, data, shuffling and optimizer must give the same
+weights, optimizer state and per-epoch losses to 1e-12 in float64. The runner is forced here with
+``NUMPY_FROM_MACS = 0`` (fixture ``numpy_runner``) so that small test networks exercise it.
+"""
+
+import numpy as np
+import pytest
+
+from backprop import SGD, Adam, Dense, Network, get_loss
+from backprop import fast
+from backprop.fast.batched import BatchRunner
+from backprop.optimizers import InverseScaling, ReduceOnPlateau
+
+pytest.importorskip("numba")
+
+RTOL = 1e-12
+
+
+@pytest.fixture
+def numpy_runner(monkeypatch):
+    """Every batch size goes to the numpy runner; the test checks that it really was used."""
+    monkeypatch.setattr(fast, "NUMPY_FROM_MACS", 0)
+    made = []
+    original = fast.make_runner
+
+    def spy(*args, **kwargs):
+        runner = original(*args, **kwargs)
+        made.append(type(runner.runner))
+        return runner
+
+    monkeypatch.setattr(fast, "make_runner", spy)
+    yield made
+    assert made and all(kind is BatchRunner for kind in made)
+
+
+def _data(rng, n=37, d=5, k=3, kind="regression"):
+    X = rng.standard_normal((n, d))
+    if kind == "onehot":
+        Y = np.eye(k)[rng.integers(0, k, n)]
+    elif kind == "binary":
+        Y = (rng.random((n, k)) > 0.5).astype(float)
+    else:
+        Y = rng.random((n, k))
+    return X, Y
+
+
+def _both(make_net, X, Y, make_optimizer=lambda: SGD(0.1), **fit_kwargs):
+    """Train two identical networks, reference path then fast path; return (nets, hists, opts)."""
+    nets, hists, opts = [], [], []
+    for use_fast in (False, True):
+        net, opt = make_net(), make_optimizer()
+        hists.append(net.fit(X, Y, optimizer=opt, fast=use_fast, **fit_kwargs))
+        nets.append(net)
+        opts.append(opt)
+    return nets, hists, opts
+
+
+def _assert_same(nets, hists, opts=None, rtol=RTOL, atol=1e-13):
+    ref, fst = nets
+    for (name, p), q in zip(ref.named_parameters(), fst.parameters()):
+        np.testing.assert_allclose(q, p, rtol=rtol, atol=atol, err_msg=name)
+    np.testing.assert_allclose(hists[1].loss, hists[0].loss, rtol=rtol, atol=atol)
+    if opts is not None:
+        assert opts[0].t == opts[1].t
+        for name, slots in opts[0].state.items():
+            for a, b in zip(slots, opts[1].state[name]):
+                np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, err_msg=name)
+
+
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"])
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_activations_match_numpy(numpy_runner, rng, activation, batch_size):
+    # Every hidden/output activation gives the reference path's weights.
+    X, Y = _data(rng)
+    act = {"name": "leaky_relu", "negative_slope": 0.1} if activation == "leaky_relu" else activation
+    make = lambda: Network.from_sizes([5, 7, 6, 3], activation=act, seed=3)  # noqa: E731
+    _assert_same(*_both(make, X, Y, epochs=3, batch_size=batch_size, seed=1))
+
+
+@pytest.mark.parametrize("loss,kind,out_act", [
+    ("half_sse", "regression", "sigmoid"),
+    ("sse", "regression", "tanh"),
+    ("mse", "regression", "identity"),
+    ("binary_cross_entropy", "binary", "sigmoid"),
+    ("softmax_cross_entropy", "onehot", "softmax"),
+    ("softmax_cross_entropy", "onehot", "identity"),
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_losses_match_numpy(numpy_runner, rng, loss, kind, out_act, reduction):
+    # Every loss, both reductions, with a batch size that does not divide n (last batch short).
+    X, Y = _data(rng, kind=kind)
+    make = lambda: Network.from_sizes([5, 8, 3], activation="relu", output_activation=out_act,  # noqa: E731
+                                      loss=get_loss(loss, reduction=reduction), seed=4)
+    _assert_same(*_both(make, X, Y, epochs=3, batch_size=5, seed=2))
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda: SGD(0.05),
+    lambda: SGD(0.05, momentum=0.9),
+    lambda: SGD(0.05, momentum=0.8, nesterov=True),
+    lambda: SGD(0.05, momentum=0.5, weight_decay=0.01),
+    lambda: SGD(0.05, weight_decay=0.01),
+    lambda: Adam(0.01),
+    lambda: Adam(0.01, weight_decay=0.001),
+    lambda: SGD(InverseScaling(0.1, power_t=0.5), momentum=0.9),
+    lambda: Adam(ReduceOnPlateau(0.05, patience=1, factor=0.5)),
+], ids=["sgd", "momentum", "nesterov", "momentum-decay", "decay", "adam", "adam-decay",
+        "invscaling", "plateau"])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_optimizers_match_numpy(numpy_runner, rng, make_optimizer, shuffle):
+    # SGD variants and Adam, with schedules: same weights and same optimizer state (in place).
+    X, Y = _data(rng)
+    make = lambda: Network.from_sizes([5, 6, 3], activation="relu", output_activation="sigmoid",  # noqa: E731
+                                      seed=5)
+    _assert_same(*_both(make, X, Y, make_optimizer=make_optimizer, epochs=4, batch_size=6, seed=3,
+                        shuffle=shuffle))
+
+
+def test_frozen_and_missing_biases_and_sample_weights(numpy_runner, rng):
+    # A frozen bias is used but never changed; use_bias=False works; sample weights scale alike.
+    X, Y = _data(rng)
+    w = rng.random(len(X)) + 0.5
+
+    def make():
+        return Network([Dense(5, 4, "relu", bias_init=0.35, trainable_bias=False, seed=1),
+                        Dense(4, 3, "sigmoid", use_bias=False, seed=2)])
+
+    nets, hists, opts = _both(make, X, Y, make_optimizer=lambda: SGD(0.1, momentum=0.9), epochs=3,
+                              batch_size=4, seed=0, sample_weight=w)
+    _assert_same(nets, hists, opts)
+    np.testing.assert_array_equal(nets[1].layers[0].params["b"], 0.35)
+
+
+def test_float32_stays_float32_and_matches(numpy_runner, rng):
+    # float32 end to end: parameters, optimizer slots and the result of the float32 reference.
+    X, Y = _data(rng, n=64, d=20, k=4, kind="onehot")
+    make = lambda: Network.from_sizes([20, 16, 4], activation="relu", output_activation="softmax",  # noqa: E731
+                                      loss="softmax_cross_entropy", seed=8, dtype=np.float32)
+    nets, hists, opts = _both(make, X.astype(np.float32), Y.astype(np.float32),
+                              make_optimizer=lambda: SGD(0.05, momentum=0.9), epochs=3, batch_size=16, seed=1)
+    for p in nets[1].parameters() + opts[1].state["velocity"]:
+        assert p.dtype == np.float32
+    _assert_same(nets, hists, opts, rtol=1e-5, atol=1e-6)
+
+
+def test_input_is_not_copied(numpy_runner, rng):
+    # The runner gathers batches from the caller's X itself: no per-fit or per-epoch copy.
+    X, Y = _data(rng, n=40)
+    net = Network.from_sizes([5, 6, 3], seed=0)
+    X2, Y2 = net._prepare(X, Y)
+    runner = fast.make_runner(net, X2, Y2, net.loss_fn, SGD(0.1), 8)
+    assert runner.runner.X is X2
+
+
+def test_selection_by_batch_size():
+    # Small products go to the compiled loops, BLAS-sized batches to numpy; threads by size.
+    net = Network.from_sizes([784, 256, 128, 10], seed=0)
+    assert fast.choose_runner(net, 1, 60000) == "compiled"
+    assert fast.choose_runner(net, 128, 60000) == "numpy"
+    assert fast.choose_runner(net, 128, 1) == "compiled"  # a single row is a per-sample product
+    assert fast.choose_runner(net, 16, 60000) == "compiled"  # 16 x 234752 multiply-adds
+    small = Network.from_sizes([64, 32, 16, 10], seed=0)
+    assert fast.choose_runner(small, 1, 1000) == "compiled"
+    assert fast.choose_runner(small, 32, 1000) == "compiled"
+    assert fast.blas_threads(small, 32, 1000) == 1
+    assert fast.blas_threads(net, 128, 60000) is None  # 128 x 784 x 256: BLAS's own threads
+    runner = fast.make_runner(net, np.zeros((300, 784)), np.zeros((300, 10)), net.loss_fn, SGD(0.1), 128)
+    assert type(runner.runner) is BatchRunner
+
+
+def test_predict_matches_forward(rng):
+    # The chunked numpy forward gives the reference forward's outputs (chunk smaller than n).
+    X = rng.standard_normal((50, 5))
+    net = Network.from_sizes([5, 40, 30, 3], activation="relu", output_activation="softmax", seed=1)
+    np.testing.assert_allclose(fast.predict(net, X, chunk=16), net.predict(X), rtol=1e-12, atol=1e-15)
+
+
+def test_network_predict_chunks_large_batches(rng, monkeypatch):
+    # Network.predict on more rows than PREDICT_CHUNK goes through the chunked forward and gives
+    # the reference forward's outputs; smaller batches keep the reference path.
+    import backprop.network as network_module
+
+    monkeypatch.setattr(network_module, "PREDICT_CHUNK", 16)
+    X = rng.standard_normal((50, 5))
+    net = Network.from_sizes([5, 40, 30, 3], activation="tanh", output_activation="softmax", seed=1)
+    calls = []
+    import backprop.fast.forward as fwd
+
+    original = fwd.forward_chunked
+    monkeypatch.setattr(fwd, "forward_chunked", lambda *a: calls.append(1) or original(*a))
+    np.testing.assert_allclose(net.predict(X), net.forward(X), rtol=1e-12, atol=1e-15)
+    assert calls == [1]
+    net.predict(X[:16])
+    assert calls == [1]

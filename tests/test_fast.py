@@ -14,36 +14,7 @@ from backprop.optimizers import InverseScaling, ReduceOnPlateau
 
 pytest.importorskip("numba")
 
-RTOL = 1e-12
-
-
-def _data(rng, n=37, d=5, k=3, kind="regression"):
-    X = rng.standard_normal((n, d))
-    if kind == "onehot":
-        Y = np.eye(k)[rng.integers(0, k, n)]
-    elif kind == "binary":
-        Y = (rng.random((n, k)) > 0.5).astype(float)
-    else:
-        Y = rng.random((n, k))
-    return X, Y
-
-
-def _both(make_net, X, Y, **fit_kwargs):
-    """Train two identical networks, one per path; return (nets, histories)."""
-    make_opt = fit_kwargs.pop("make_optimizer", lambda: SGD(0.1))
-    nets, hists = [], []
-    for use_fast in (False, True):
-        net = make_net()
-        hists.append(net.fit(X, Y, optimizer=make_opt(), fast=use_fast, **fit_kwargs))
-        nets.append(net)
-    return nets, hists
-
-
-def _assert_same(nets, hists, rtol=RTOL, atol=1e-13):
-    ref, fst = nets
-    for (name, p), q in zip(ref.named_parameters(), fst.parameters()):
-        np.testing.assert_allclose(q, p, rtol=rtol, atol=atol, err_msg=name)
-    np.testing.assert_allclose(hists[1].loss, hists[0].loss, rtol=rtol, atol=atol)
+from fast_parity import RTOL, _assert_same, _both, _data  # noqa: E402
 
 
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"])
@@ -94,9 +65,9 @@ def test_optimizers_match_numpy(rng, make_optimizer, batch_size):
     make = lambda: Network.from_sizes([5, 6, 3], activation="sigmoid", seed=5)  # noqa: E731
     opts = [make_optimizer(), make_optimizer()]
     it = iter(opts)
-    nets, hists = _both(make, X, Y, epochs=4, batch_size=batch_size, seed=3,
+    nets, hists, opts = _both(make, X, Y, epochs=4, batch_size=batch_size, seed=3,
                         make_optimizer=lambda: next(it))
-    _assert_same(nets, hists)
+    _assert_same(nets, hists, opts)
     assert opts[0].t == opts[1].t
     for name, slots in opts[0].state.items():
         for a, b in zip(slots, opts[1].state[name]):
@@ -110,8 +81,8 @@ def test_digits_network_1e12_and_shuffling(rng):
     X, y = load_digits()
     X, Y = X[:300], one_hot(y[:300], 10)
     make = lambda: Network.from_sizes([64, 32, 16, 10], activation="sigmoid", seed=42)  # noqa: E731
-    nets, hists = _both(make, X, Y, epochs=3, batch_size=1, seed=42)
-    _assert_same(nets, hists)
+    nets, hists, opts = _both(make, X, Y, epochs=3, batch_size=1, seed=42)
+    _assert_same(nets, hists, opts)
     # a different shuffling seed gives different weights: the order really is the rng's
     other = make()
     other.fit(X, Y, epochs=3, batch_size=1, lr=0.1, seed=43, fast=True)
@@ -135,8 +106,8 @@ def test_frozen_and_missing_biases(rng):
         return Network([Dense(5, 4, "sigmoid", bias_init=0.35, trainable_bias=False, seed=1),
                         Dense(4, 3, "sigmoid", use_bias=False, seed=2)])
 
-    nets, hists = _both(make, X, Y, epochs=3, batch_size=1, seed=0)
-    _assert_same(nets, hists)
+    nets, hists, opts = _both(make, X, Y, epochs=3, batch_size=1, seed=0)
+    _assert_same(nets, hists, opts)
     np.testing.assert_array_equal(nets[1].layers[0].params["b"], 0.35)
 
 
@@ -152,7 +123,7 @@ def test_float32_is_float32_and_close(rng):
     # float32 networks train in float32 end to end and stay close to the numpy float32 path.
     X, Y = _data(rng)
     make = lambda: Network.from_sizes([5, 6, 3], activation="sigmoid", seed=8, dtype=np.float32)  # noqa: E731
-    nets, hists = _both(make, X, Y, epochs=3, batch_size=2, seed=1)
+    nets, hists, opts = _both(make, X, Y, epochs=3, batch_size=2, seed=1)
     for p, q in zip(nets[0].parameters(), nets[1].parameters()):
         assert q.dtype == np.float32
         np.testing.assert_allclose(q, p, rtol=1e-4, atol=1e-5)
@@ -162,9 +133,9 @@ def test_validation_and_early_stopping_still_run(rng):
     # Epoch-level callbacks and validation logs are the same on the fast path.
     X, Y = _data(rng)
     make = lambda: Network.from_sizes([5, 6, 3], activation="sigmoid", seed=9)  # noqa: E731
-    nets, hists = _both(make, X, Y, epochs=6, batch_size=3, seed=1, validation_data=(X, Y),
-                        callbacks=[EarlyStopping(patience=50)])
-    _assert_same(nets, hists)
+    nets, hists, opts = _both(make, X, Y, epochs=6, batch_size=3, seed=1, validation_data=(X, Y),
+                              callbacks=[EarlyStopping(patience=50)])
+    _assert_same(nets, hists, opts)
     np.testing.assert_allclose(hists[1].val_loss, hists[0].val_loss, rtol=RTOL)
 
 

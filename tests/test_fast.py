@@ -66,7 +66,7 @@ def test_optimizers_match_numpy(rng, make_optimizer, batch_size):
     opts = [make_optimizer(), make_optimizer()]
     it = iter(opts)
     nets, hists, opts = _both(make, X, Y, epochs=4, batch_size=batch_size, seed=3,
-                        make_optimizer=lambda: next(it))
+                              make_optimizer=lambda: next(it))
     _assert_same(nets, hists, opts)
     assert opts[0].t == opts[1].t
     for name, slots in opts[0].state.items():

@@ -54,3 +54,24 @@ def check_layer(layer, X, rng=None, eps=1e-6, tol=1e-6):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def numpy_runner(monkeypatch):
+    """Every batch size goes to the fast path's numpy runner (backprop.fast.batched), so small
+    test networks exercise it; the test then checks that it really was used."""
+    from backprop import fast
+    from backprop.fast.batched import BatchRunner
+
+    monkeypatch.setattr(fast, "NUMPY_FROM_MACS", 0)
+    made = []
+    original = fast.make_runner
+
+    def spy(*args, **kwargs):
+        runner = original(*args, **kwargs)
+        made.append(type(runner.runner))
+        return runner
+
+    monkeypatch.setattr(fast, "make_runner", spy)
+    yield made
+    assert made and all(kind is BatchRunner for kind in made)

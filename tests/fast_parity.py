@@ -3,9 +3,33 @@ and on a fast runner, then compare weights, per-epoch losses and optimizer state
 
 import numpy as np
 
-from backprop import SGD
+from backprop import SGD, Adam
+from backprop.optimizers import InverseScaling, ReduceOnPlateau
 
 RTOL = 1e-12
+
+ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
+# (loss, kind of targets, output activation): every loss, and each from-logits loss with its link
+# and with identity
+LOSS_CASES = [
+    ("half_sse", "regression", "sigmoid"),
+    ("sse", "regression", "tanh"),
+    ("mse", "regression", "identity"),
+    ("binary_cross_entropy", "binary", "sigmoid"),
+    ("softmax_cross_entropy", "onehot", "softmax"),
+    ("softmax_cross_entropy", "onehot", "identity"),
+]
+OPTIMIZERS = {
+    "sgd": lambda: SGD(0.05),
+    "momentum": lambda: SGD(0.05, momentum=0.9),
+    "nesterov": lambda: SGD(0.05, momentum=0.8, nesterov=True),
+    "momentum-decay": lambda: SGD(0.05, momentum=0.5, weight_decay=0.01),
+    "decay": lambda: SGD(0.05, weight_decay=0.01),
+    "adam": lambda: Adam(0.01),
+    "adam-decay": lambda: Adam(0.01, weight_decay=0.001),
+    "invscaling": lambda: SGD(InverseScaling(0.1, power_t=0.5), momentum=0.9),
+    "plateau": lambda: Adam(ReduceOnPlateau(0.05, patience=1, factor=0.5)),
+}
 
 
 def _data(rng, n=37, d=5, k=3, kind="regression"):

@@ -8,33 +8,36 @@ in float64 for every activation, loss and optimizer the kernel supports.
 import numpy as np
 import pytest
 
-from backprop import SGD, Adam, BackpropError, Callback, Dense, EarlyStopping, Network
+from backprop import SGD, BackpropError, Callback, Dense, EarlyStopping, Network
 from backprop import fast
-from backprop.optimizers import InverseScaling, ReduceOnPlateau
 
 pytest.importorskip("numba")
 
-from fast_parity import RTOL, _assert_same, _both, _data  # noqa: E402
+from fast_parity import (ACTIVATIONS, LOSS_CASES, OPTIMIZERS, RTOL,  # noqa: E402
+                         _assert_same, _both, _data)
 
 
-@pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"])
+@pytest.fixture(params=["compiled", "numpy"])
+def runner(request):
+    """Which fast runner a test exercises: the compiled kernels (chosen by default for these
+    small networks) or the numpy batch runner (forced by the ``numpy_runner`` fixture)."""
+    if request.param == "numpy":
+        request.getfixturevalue("numpy_runner")
+    return request.param
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("batch_size", [1, 4])
-def test_activations_match_numpy(rng, activation, batch_size):
-    # Every hidden/output activation gives the numpy path's weights (per-sample and mini-batch).
+def test_activations_match_numpy(runner, rng, activation, batch_size):
+    # Every hidden/output activation gives the numpy path's weights (per-sample and mini-batch),
+    # on both fast runners.
     X, Y = _data(rng)
     act = {"name": "leaky_relu", "negative_slope": 0.1} if activation == "leaky_relu" else activation
     make = lambda: Network.from_sizes([5, 7, 6, 3], activation=act, seed=3)  # noqa: E731
     _assert_same(*_both(make, X, Y, epochs=3, batch_size=batch_size, seed=1))
 
 
-@pytest.mark.parametrize("loss,kind,out_act", [
-    ("half_sse", "regression", "sigmoid"),
-    ("sse", "regression", "tanh"),
-    ("mse", "regression", "identity"),
-    ("binary_cross_entropy", "binary", "sigmoid"),
-    ("softmax_cross_entropy", "onehot", "softmax"),
-    ("softmax_cross_entropy", "onehot", "identity"),
-])
+@pytest.mark.parametrize("loss,kind,out_act", LOSS_CASES)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_losses_match_numpy(rng, loss, kind, out_act, reduction):
     # Every loss, both reductions, with a mini-batch that does not divide n (last batch short).
@@ -46,18 +49,7 @@ def test_losses_match_numpy(rng, loss, kind, out_act, reduction):
     _assert_same(*_both(make, X, Y, epochs=3, batch_size=5, seed=2, lr=None))
 
 
-@pytest.mark.parametrize("make_optimizer", [
-    lambda: SGD(0.05),
-    lambda: SGD(0.05, momentum=0.9),
-    lambda: SGD(0.05, momentum=0.8, nesterov=True),
-    lambda: SGD(0.05, momentum=0.5, weight_decay=0.01),
-    lambda: SGD(0.05, weight_decay=0.01),
-    lambda: Adam(0.01),
-    lambda: Adam(0.01, weight_decay=0.001),
-    lambda: SGD(InverseScaling(0.1, power_t=0.5), momentum=0.9),
-    lambda: Adam(ReduceOnPlateau(0.05, patience=1, factor=0.5)),
-], ids=["sgd", "momentum", "nesterov", "momentum-decay", "decay", "adam", "adam-decay",
-        "invscaling", "plateau"])
+@pytest.mark.parametrize("make_optimizer", OPTIMIZERS.values(), ids=OPTIMIZERS.keys())
 @pytest.mark.parametrize("batch_size", [1, 6])
 def test_optimizers_match_numpy(rng, make_optimizer, batch_size):
     # SGD variants and Adam, with schedules, keep the same weights and the same optimizer state.

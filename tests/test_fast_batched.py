@@ -4,57 +4,25 @@ reference path of fit, and its selection.
 The oracle is the reference path (Dense.forward/backward, Loss, SGD/Adam; checked by gradchecks
 and golden steps elsewhere): the same network, data, shuffling and optimizer must give the same
 weights, optimizer state and per-epoch losses to 1e-12 in float64. The runner is forced here with
-``NUMPY_FROM_MACS = 0`` (fixture ``numpy_runner``) so that small test networks exercise it.
+``NUMPY_FROM_MACS = 0`` (fixture ``numpy_runner`` in conftest.py) so that small test networks
+exercise it; the activation cases run against both runners in test_fast.py.
 """
 
 import numpy as np
 import pytest
 
-from backprop import SGD, Adam, Dense, Network, get_loss
+from backprop import SGD, Dense, Network, get_loss
 from backprop import fast
 from backprop.fast.batched import BatchRunner
-from backprop.optimizers import InverseScaling, ReduceOnPlateau
 
 pytest.importorskip("numba")
 
-from fast_parity import RTOL, _assert_same, _both, _data  # noqa: E402
+from fast_parity import LOSS_CASES, OPTIMIZERS, _assert_same, _both, _data  # noqa: E402
 
 
-@pytest.fixture
-def numpy_runner(monkeypatch):
-    """Every batch size goes to the numpy runner; the test checks that it really was used."""
-    monkeypatch.setattr(fast, "NUMPY_FROM_MACS", 0)
-    made = []
-    original = fast.make_runner
-
-    def spy(*args, **kwargs):
-        runner = original(*args, **kwargs)
-        made.append(type(runner.runner))
-        return runner
-
-    monkeypatch.setattr(fast, "make_runner", spy)
-    yield made
-    assert made and all(kind is BatchRunner for kind in made)
 
 
-@pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"])
-@pytest.mark.parametrize("batch_size", [1, 4])
-def test_activations_match_numpy(numpy_runner, rng, activation, batch_size):
-    # Every hidden/output activation gives the reference path's weights.
-    X, Y = _data(rng)
-    act = {"name": "leaky_relu", "negative_slope": 0.1} if activation == "leaky_relu" else activation
-    make = lambda: Network.from_sizes([5, 7, 6, 3], activation=act, seed=3)  # noqa: E731
-    _assert_same(*_both(make, X, Y, epochs=3, batch_size=batch_size, seed=1))
-
-
-@pytest.mark.parametrize("loss,kind,out_act", [
-    ("half_sse", "regression", "sigmoid"),
-    ("sse", "regression", "tanh"),
-    ("mse", "regression", "identity"),
-    ("binary_cross_entropy", "binary", "sigmoid"),
-    ("softmax_cross_entropy", "onehot", "softmax"),
-    ("softmax_cross_entropy", "onehot", "identity"),
-])
+@pytest.mark.parametrize("loss,kind,out_act", LOSS_CASES)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_losses_match_numpy(numpy_runner, rng, loss, kind, out_act, reduction):
     # Every loss, both reductions, with a batch size that does not divide n (last batch short).
@@ -64,18 +32,7 @@ def test_losses_match_numpy(numpy_runner, rng, loss, kind, out_act, reduction):
     _assert_same(*_both(make, X, Y, epochs=3, batch_size=5, seed=2))
 
 
-@pytest.mark.parametrize("make_optimizer", [
-    lambda: SGD(0.05),
-    lambda: SGD(0.05, momentum=0.9),
-    lambda: SGD(0.05, momentum=0.8, nesterov=True),
-    lambda: SGD(0.05, momentum=0.5, weight_decay=0.01),
-    lambda: SGD(0.05, weight_decay=0.01),
-    lambda: Adam(0.01),
-    lambda: Adam(0.01, weight_decay=0.001),
-    lambda: SGD(InverseScaling(0.1, power_t=0.5), momentum=0.9),
-    lambda: Adam(ReduceOnPlateau(0.05, patience=1, factor=0.5)),
-], ids=["sgd", "momentum", "nesterov", "momentum-decay", "decay", "adam", "adam-decay",
-        "invscaling", "plateau"])
+@pytest.mark.parametrize("make_optimizer", OPTIMIZERS.values(), ids=OPTIMIZERS.keys())
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_optimizers_match_numpy(numpy_runner, rng, make_optimizer, shuffle):
     # SGD variants and Adam, with schedules: same weights and same optimizer state (in place).

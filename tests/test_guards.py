@@ -57,6 +57,8 @@ def test_unscaled_features_are_named(rng):
     assert "features are probably not scaled" in hist.stop_reason
     assert f"{np.max(np.abs(X)):.4g}" in hist.stop_reason
     assert "kept the initial weights" in hist.stop_reason
+    # the diagnosis alone (what the command line prints, as it saves nothing) is the reason less that
+    assert hist.stop_reason == f"{hist.divergence}; kept the initial weights" and "kept" not in hist.divergence
     for w, k in zip(net.get_weights(), initial):
         np.testing.assert_array_equal(w, k)
 

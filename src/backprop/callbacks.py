@@ -26,6 +26,7 @@ class History:
     stopped_early: bool = False
     interrupted: bool = False
     diverged: bool = False
+    divergence: str = ""  # when diverged: what happened and its likely cause (stop_reason adds the weights kept)
     stop_reason: str = ""
 
     def record(self, epoch: int, logs: dict[str, float]) -> None:

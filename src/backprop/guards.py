@@ -31,7 +31,13 @@ UNSCALED = 100.0  # features larger than this in magnitude are called "not scale
 
 
 class Diverged(Exception):
-    """Raised inside the fit loop when training diverges; fit turns it into ``history.stop_reason``."""
+    """Raised inside the fit loop when training diverges. ``diagnosis`` says what happened and
+    its likely cause, ``kept`` which weights were kept; ``str()`` is the whole sentence, which
+    fit records as ``history.stop_reason`` (and the diagnosis alone as ``history.divergence``)."""
+
+    def __init__(self, diagnosis: str, kept: str):
+        super().__init__(f"{diagnosis}; kept {kept}")
+        self.diagnosis, self.kept = diagnosis, kept
 
 
 class DivergenceGuard:
@@ -56,24 +62,24 @@ class DivergenceGuard:
     def check_batch(self, value: float, epoch: int, batch: int) -> None:
         """Raise Diverged if the batch loss is NaN or infinite."""
         if not math.isfinite(value):
-            raise Diverged(self._message(f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1}"))
+            raise self._diverged(f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1}")
 
     def check_epoch(self, loss: float, epoch: int) -> None:
         """Raise Diverged if the epoch loss is non-finite or exploding, or a weight is non-finite;
         otherwise remember these weights as the last good ones."""
         if not math.isfinite(loss):
-            raise Diverged(self._message(f"the loss became {loss} at epoch {epoch + 1}"))
+            raise self._diverged(f"the loss became {loss} at epoch {epoch + 1}")
         if self.first_loss is None:
             self.first_loss = loss
         limit = EXPLODE_FACTOR * max(self.first_loss, 1.0)
         if loss > limit:
-            raise Diverged(self._message(
+            raise self._diverged(
                 f"the loss exploded at epoch {epoch + 1}: {loss:.4g}, more than {EXPLODE_FACTOR:g} "
                 f"times the first epoch's {self.first_loss:.4g}"
-            ))
+            )
         for name, p in self.network.named_parameters():
             if not np.isfinite(p).all():
-                raise Diverged(self._message(f"weights `{name}` became NaN or infinite at epoch {epoch + 1}"))
+                raise self._diverged(f"weights `{name}` became NaN or infinite at epoch {epoch + 1}")
         self.good_weights = self.network.get_weights()
         self.good_epoch = epoch
 
@@ -81,7 +87,7 @@ class DivergenceGuard:
         """Put the last good weights back."""
         self.network.set_weights(self.good_weights)
 
-    def _message(self, what: str) -> str:
+    def _diverged(self, what: str) -> Diverged:
         scale = float(np.max(np.abs(self.X))) if self.X.size else 0.0
         lr = getattr(self.optimizer, "lr", None)
         rate = f" ({lr:g})" if isinstance(lr, float) else ""
@@ -91,4 +97,4 @@ class DivergenceGuard:
         else:
             cause = f"the learning rate{rate} is probably too high: lower it (e.g. by 10x)"
         kept = "the initial weights" if self.good_epoch < 0 else f"the weights after epoch {self.good_epoch + 1}"
-        return f"training diverged: {what}; {cause}; kept {kept}"
+        return Diverged(f"training diverged: {what}; {cause}", kept)

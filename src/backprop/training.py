@@ -176,6 +176,7 @@ def fit(
         guard.restore()
         history.diverged = True
         history.stop_reason = str(exc)
+        history.divergence = exc.diagnosis
     except KeyboardInterrupt:
         history.interrupted = True
         history.stop_reason = "interrupted (Ctrl-C)"

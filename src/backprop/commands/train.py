@@ -120,8 +120,7 @@ def _check_converged(history, args, lr) -> None:
     from .._validation import BackpropError
 
     if history.diverged:
-        reason = history.stop_reason.rsplit("; kept ", 1)[0]  # the CLI keeps no weights at all
-        raise BackpropError(f"{reason}; nothing was saved; try a smaller `--lr` (it was {lr:g})")
+        raise BackpropError(f"{history.divergence}; nothing was saved; try a smaller `--lr` (it was {lr:g})")
 
 
 def build_network(pre, args):

@@ -2,7 +2,8 @@
 
 Every formula mirrors the numpy reference path operation for operation (the same expressions in
 the same order, see ``activations.py``, ``losses.py``, ``optimizers.py``), so the two paths agree
-to rounding: the only differences are the order of the sums inside matrix products.
+to rounding: the only differences are the order of the sums inside matrix products, and exp,
+which is ``vexp.exp`` (within 1 ulp of numpy's, and vectorisable) instead of the C library's.
 
 Memory layout: the parameters of all layers live in one flat buffer ``P`` (W1, b1, W2, b2, ...;
 ``w_off[l]`` and ``b_off[l]`` give where each starts); gradients ``G`` and optimizer slots
@@ -29,6 +30,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .vexp import exp
+
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = 0, 1, 2, 3, 4, 5
 HALF_SSE, SSE, MSE, BCE, SOFTMAX_CE = 0, 1, 2, 3, 4
 OPT_SGD, OPT_ADAM = 0, 1
@@ -47,29 +50,39 @@ BLAS_MIN_MACS = 8192
 MATMUL_FLAGS = {"contract", "reassoc"}
 
 
-def _jit_without_refcounts(**options):
-    """``njit`` without numba's reference counting (its NRT), for kernels that never allocate and
-    only index or slice the arrays they are given: there NRT's increment/decrement on every view
-    is pure overhead (per-sample digits, W1: 2.9 -> 1.8 ms per epoch, identical weights).
-    ``_nrt`` is numba's own (internal) option; if a numba version refuses it, plain ``njit``."""
-    try:
-        return njit(cache=True, _nrt=False, **options)
-    except (KeyError, TypeError, ValueError):  # pragma: no cover - depends on the numba version
-        return njit(cache=True, **options)
+def kernel(*, refcounts: bool = True, **options):
+    """``njit`` with what every kernel here shares: cached on disk, and numpy's error model
+    (a float division by zero gives inf or NaN, as numpy does, instead of a check that raises
+    ZeroDivisionError; that check is a branch per division and keeps LLVM from vectorising the
+    loop: the sigmoid loop 0.77 -> 0.2 ms per digits epoch).
+
+    ``refcounts=False`` drops numba's reference counting (its NRT), for kernels that never
+    allocate and only index or slice the arrays they are given: there NRT's increment/decrement
+    on every view is pure overhead (per-sample digits, W1: 2.9 -> 1.8 ms per epoch, identical
+    weights). ``_nrt`` is numba's own (internal) option; a numba version that refuses it gets
+    plain ``njit``."""
+    options = {"cache": True, "error_model": "numpy", **options}
+    if not refcounts:
+        try:
+            return njit(_nrt=False, **options)
+        except (KeyError, TypeError, ValueError):  # pragma: no cover - depends on the numba version
+            pass
+    return njit(**options)
 
 
-njit_no_refcounts = _jit_without_refcounts()
+jit = kernel()
+njit_no_refcounts = kernel(refcounts=False)
 
 
 # -- matrix products on flat buffers --------------------------------------------------------------
 # Loops index 1-D slices with range() counters only: numba then knows the index is not negative
 # and emits vector code (an index like ``off + c`` would cost a wrap-around check per element).
-@njit(cache=True)
+@jit
 def view(buf, off, rows, cols):
     return buf[off:off + rows * cols].reshape((rows, cols))
 
 
-@njit(cache=True, fastmath=MATMUL_FLAGS)
+@kernel(fastmath=MATMUL_FLAGS)
 def _mm(A, a0, W, w0, Z, z0, m, k, n):
     """Z = A @ W with A (m, k) at a0, W (k, n) at w0, Z (m, n) at z0."""
     if m * k * n >= BLAS_MIN_MACS:
@@ -87,7 +100,7 @@ def _mm(A, a0, W, w0, Z, z0, m, k, n):
                 z[c] += a * w[c]
 
 
-@njit(cache=True, fastmath=MATMUL_FLAGS)
+@kernel(fastmath=MATMUL_FLAGS)
 def _mm_nt(D, d0, W, w0, P, p0, m, k, n):
     """P = D @ W.T with D (m, n), W (k, n), P (m, k): the delta passed to the layer below."""
     if m * k * n >= BLAS_MIN_MACS:
@@ -104,7 +117,7 @@ def _mm_nt(D, d0, W, w0, P, p0, m, k, n):
             p[i] = s
 
 
-@njit(cache=True, fastmath=MATMUL_FLAGS)
+@kernel(fastmath=MATMUL_FLAGS)
 def _mm_tn(A, a0, D, d0, G, g0, m, k, n):
     """G = A.T @ D with A (m, k), D (m, n), G (k, n): the weight gradient."""
     if m * k * n >= BLAS_MIN_MACS:
@@ -126,8 +139,9 @@ def _mm_tn(A, a0, D, d0, G, g0, m, k, n):
 # -- activations: A = f(Z); dZ = dA * f'(Z) in place --------------------------------------------
 @njit_no_refcounts
 def _sigmoid(z):
-    e = math.exp(-abs(z))
-    return 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+    e = exp(-abs(z))
+    numerator = 1.0 if z >= 0 else e  # one division for both signs: the loop stays vector code
+    return numerator / (1.0 + e)
 
 
 @njit_no_refcounts
@@ -137,7 +151,7 @@ def _softmax_row(z, out):
         mx = max(mx, z[c])
     s = 0.0
     for c in range(z.shape[0]):
-        out[c] = math.exp(z[c] - mx)
+        out[c] = exp(z[c] - mx)
         s += out[c]
     for c in range(z.shape[0]):
         out[c] = out[c] / s
@@ -217,7 +231,7 @@ def _loss(code, Obuf, o0, Y, Gbuf, g0, losses, m, n):
             sy = 0.0
             syz = 0.0
             for c in range(n):
-                se += math.exp(o[c] - mx)
+                se += exp(o[c] - mx)
                 sy += y[c]
                 syz += y[c] * o[c]
             losses[r] = sy * (mx + math.log(se)) - syz
@@ -227,7 +241,7 @@ def _loss(code, Obuf, o0, Y, Gbuf, g0, losses, m, n):
         s = 0.0
         for c in range(n):
             if code == BCE:
-                s += max(o[c], 0.0) - y[c] * o[c] + math.log1p(math.exp(-abs(o[c])))
+                s += max(o[c], 0.0) - y[c] * o[c] + math.log1p(exp(-abs(o[c])))
                 g[c] = _sigmoid(o[c]) - y[c]
             else:
                 d = y[c] - o[c]
@@ -245,7 +259,7 @@ def _loss(code, Obuf, o0, Y, Gbuf, g0, losses, m, n):
         losses[r] = s
 
 
-@njit(cache=True)
+@jit
 def _reduce_loss(losses, Gbuf, g0, wb, weighted, mean, m, n, coef):
     """The reduced batch loss (float64), scaling G as ``Loss.gradient`` does."""
     total = 0.0
@@ -275,7 +289,7 @@ def _reduce_loss(losses, Gbuf, g0, wb, weighted, mean, m, n, coef):
 
 
 # -- optimizers ------------------------------------------------------------------------------------
-@njit(cache=True)
+@jit
 def _coefficients(hyper, lr, t, coef):
     """This step's scalars in the parameters' dtype (numpy rounds a Python float against an array
     the same way); Adam's bias corrections use the step count t (from 1) as ``Adam`` does."""
@@ -291,7 +305,7 @@ def _coefficients(hyper, lr, t, coef):
     coef[C_EPS] = hyper[H_EPS]
 
 
-@njit(cache=True)
+@jit
 def _update(opt, Pbuf, Gbuf, S1buf, S2buf, start, size, coef, nesterov, decay):
     """One SGD or Adam step on P[start:start+size] (``optimizers.py``'s formulas element by
     element). The variants are separate loops so that each compiles to vector code."""
@@ -333,7 +347,7 @@ def _update(opt, Pbuf, Gbuf, S1buf, S2buf, start, size, coef, nesterov, decay):
         P[i] -= lr * (mi / c1) / (np.sqrt(vi / c2) + eps)
 
 
-@njit(cache=True)
+@jit
 def _sgd_outer_step(A, a0, D, d0, P, w0, k, n, lr):
     """Plain SGD on a per-sample weight gradient: W -= lr * (a_i * d_j), the same two roundings
     as computing dW = outer(a, d) and then W -= lr * dW, in one pass."""
@@ -345,7 +359,7 @@ def _sgd_outer_step(A, a0, D, d0, P, w0, k, n, lr):
             w[c] -= lr * (a * d[c])
 
 
-@njit(cache=True)
+@jit
 def _add_bias(Zbuf, z0, P, b0, m, n):
     b = P[b0:b0 + n]
     for r in range(m):
@@ -354,7 +368,7 @@ def _add_bias(Zbuf, z0, P, b0, m, n):
             z[c] += b[c]
 
 
-@njit(cache=True)
+@jit
 def _column_sums(Dbuf, d0, G, g0, m, n):
     """G[g0:g0+n] = the column sums of the (m, n) block at Dbuf[d0] (the bias gradient)."""
     g = G[g0:g0 + n]
@@ -368,7 +382,7 @@ def _column_sums(Dbuf, d0, G, g0, m, n):
 
 
 # -- one epoch ------------------------------------------------------------------------------------
-@njit(cache=True)
+@jit
 def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
                 sizes, w_off, b_off, a_off, z_off, acts, slopes, bias_mode,
                 P, G, S1, S2, Abuf, Zbuf, Dbuf, Ybuf, losses, wb, coef,
@@ -449,7 +463,7 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
 
 
 # -- the pieces between BLAS calls, for batched.BatchRunner (flat views of 2-D arrays) ---------
-@njit(cache=True)
+@jit
 def dense_forward_post(code, slope, Z, b, A, m, n):
     """Z += b (when b is not empty), then A = f(Z)."""
     if b.shape[0]:
@@ -457,7 +471,7 @@ def dense_forward_post(code, slope, Z, b, A, m, n):
     _activate(code, slope, Z, 0, A, 0, m, n)
 
 
-@njit(cache=True)
+@jit
 def dense_backward_pre(code, slope, Z, A, D, gb, m, n):
     """D: dA -> dZ in place (identity: unchanged); gb = column sums of dZ (when not empty)."""
     _activation_backward(code, slope, Z, 0, A, 0, D, 0, m, n)
@@ -465,14 +479,14 @@ def dense_backward_pre(code, slope, Z, A, D, gb, m, n):
         _column_sums(D, 0, gb, 0, m, n)
 
 
-@njit(cache=True)
+@jit
 def loss_and_gradient(code, O, Y, G, losses, wb, weighted, mean, m, n, coef):
     """The batch's reduced loss; d loss / d out (or d z) into G, as ``train_epoch`` does."""
     _loss(code, O, 0, Y, G, 0, losses, m, n)
     return _reduce_loss(losses, G, 0, wb, weighted, mean, m, n, coef)
 
 
-@njit(cache=True)
+@jit
 def update_params(opt, params, grads, slots1, slots2, decays, hyper, lr, t, coef):
     """One SGD/Adam step (``_update``) on every parameter (flat views); ``decays[i]`` says
     whether weight decay applies to parameter i (weight matrices only)."""
@@ -486,7 +500,7 @@ def update_params(opt, params, grads, slots1, slots2, decays, hyper, lr, t, coef
 
 
 # -- per-sample plain SGD (the tutorials' algorithm), weights stored transposed ----------------
-@_jit_without_refcounts(fastmath=MATMUL_FLAGS)
+@kernel(refcounts=False, fastmath=MATMUL_FLAGS)
 def _dot(w, x):
     """sum_i w[i] * x[i] (a product's sum: may be reordered, as BLAS does)."""
     s = 0.0
@@ -495,12 +509,37 @@ def _dot(w, x):
     return s
 
 
-@njit_no_refcounts
+@kernel(refcounts=False, fastmath=MATMUL_FLAGS)
+def _online_forward(Wt, a, z):
+    """z = W.T a with Wt (n, k) holding W transposed: four rows at a time, so that each load
+    of ``a`` serves four sums (digits, W1: 0.5 -> 0.3 ms per epoch for the products)."""
+    n, k = Wt.shape
+    c = 0
+    while c + 4 <= n:
+        r0, r1, r2, r3 = Wt[c], Wt[c + 1], Wt[c + 2], Wt[c + 3]
+        s0 = s1 = s2 = s3 = 0.0
+        for i in range(k):
+            ai = a[i]
+            s0 += r0[i] * ai
+            s1 += r1[i] * ai
+            s2 += r2[i] * ai
+            s3 += r3[i] * ai
+        z[c], z[c + 1], z[c + 2], z[c + 3] = s0, s1, s2, s3
+        c += 4
+    while c < n:
+        z[c] = _dot(Wt[c], a)
+        c += 1
+
+
+@kernel(refcounts=False, fastmath=MATMUL_FLAGS)
 def _online_backward(Wt, b, x, d, p, lr, pass_down, train_bias):
     """One layer, one sample, Wt (n, k) holding W transposed: the delta handed down,
     p[i] = sum_c d[c] * W[i, c] with the old weights (when ``pass_down``), and the updates
-    W[i, c] -= lr * (x[i] * d[c]) and b[c] -= lr * d[c] (the reference's roundings: dW = x * d,
-    then W -= lr * dW). Rows go four at a time: one pass over x and p per four rows."""
+    W[i, c] -= (lr * d[c]) * x[i] and b[c] -= lr * d[c]. Rows go four at a time, and the
+    delta and the update share one pass over the rows: each weight is loaded once, used for p
+    and then updated. The update is one fused multiply-add per weight where the reference
+    rounds x * d, then lr * that, then the difference: the weights agree to rounding (1e-15
+    after an epoch of digits), at 1.4 -> 1.2 ms per epoch."""
     n, k = Wt.shape
     if pass_down:
         for i in range(k):
@@ -508,25 +547,34 @@ def _online_backward(Wt, b, x, d, p, lr, pass_down, train_bias):
     c = 0
     while c + 4 <= n:
         e0, e1, e2, e3 = d[c], d[c + 1], d[c + 2], d[c + 3]
+        l0, l1, l2, l3 = lr * e0, lr * e1, lr * e2, lr * e3
         r0, r1, r2, r3 = Wt[c], Wt[c + 1], Wt[c + 2], Wt[c + 3]
         if pass_down:
             for i in range(k):
-                p[i] += e0 * r0[i] + e1 * r1[i] + e2 * r2[i] + e3 * r3[i]
-        for i in range(k):
-            xi = x[i]
-            r0[i] -= lr * (xi * e0)
-            r1[i] -= lr * (xi * e1)
-            r2[i] -= lr * (xi * e2)
-            r3[i] -= lr * (xi * e3)
+                xi = x[i]
+                w0, w1, w2, w3 = r0[i], r1[i], r2[i], r3[i]
+                p[i] += e0 * w0 + e1 * w1 + e2 * w2 + e3 * w3
+                r0[i] = w0 - l0 * xi
+                r1[i] = w1 - l1 * xi
+                r2[i] = w2 - l2 * xi
+                r3[i] = w3 - l3 * xi
+        else:
+            for i in range(k):
+                xi = x[i]
+                r0[i] -= l0 * xi
+                r1[i] -= l1 * xi
+                r2[i] -= l2 * xi
+                r3[i] -= l3 * xi
         c += 4
     while c < n:
         e0 = d[c]
+        l0 = lr * e0
         r0 = Wt[c]
         if pass_down:
             for i in range(k):
                 p[i] += e0 * r0[i]
         for i in range(k):
-            r0[i] -= lr * (x[i] * e0)
+            r0[i] -= l0 * x[i]
         c += 1
     if train_bias:
         for c in range(n):
@@ -556,8 +604,7 @@ def train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, slopes, b
         for layer in range(n_layers):
             Wt, b, a, z = Wts[layer], bs[layer], As[layer], Zs[layer]
             n = z.shape[0]
-            for c in range(n):
-                z[c] = _dot(Wt[c], a)
+            _online_forward(Wt, a, z)
             if bias_mode[layer] != NO_BIAS:
                 for c in range(n):
                     z[c] += b[c]

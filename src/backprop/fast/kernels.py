@@ -146,15 +146,20 @@ def _sigmoid(z):
 
 @njit_no_refcounts
 def _softmax_row(z, out):
+    """out = exp(z - max z) / sum: the exps in a loop of their own (vector code; a loop that
+    also sums could not be vectorised, and a scalar exp is a long chain of dependent steps)."""
+    n = z.shape[0]
     mx = z[0]
-    for c in range(1, z.shape[0]):
+    for c in range(1, n):
         mx = max(mx, z[c])
-    s = 0.0
-    for c in range(z.shape[0]):
+    for c in range(n):
         out[c] = exp(z[c] - mx)
+    s = 0.0
+    for c in range(n):
         s += out[c]
-    for c in range(z.shape[0]):
+    for c in range(n):
         out[c] = out[c] / s
+    return mx, s
 
 
 @njit_no_refcounts
@@ -223,15 +228,10 @@ def _loss(code, Obuf, o0, Y, Gbuf, g0, losses, m, n):
         g = Gbuf[g0 + r * n:g0 + r * n + n]
         y = Y[r]
         if code == SOFTMAX_CE:
-            _softmax_row(o, g)
-            mx = o[0]
-            for c in range(1, n):
-                mx = max(mx, o[c])
-            se = 0.0
+            mx, se = _softmax_row(o, g)  # the softmax, and its max and sum of exps
             sy = 0.0
             syz = 0.0
             for c in range(n):
-                se += exp(o[c] - mx)
                 sy += y[c]
                 syz += y[c] * o[c]
             losses[r] = sy * (mx + math.log(se)) - syz
@@ -239,11 +239,16 @@ def _loss(code, Obuf, o0, Y, Gbuf, g0, losses, m, n):
                 g[c] = g[c] * sy - y[c]
             continue
         s = 0.0
-        for c in range(n):
-            if code == BCE:
-                s += max(o[c], 0.0) - y[c] * o[c] + math.log1p(exp(-abs(o[c])))
-                g[c] = _sigmoid(o[c]) - y[c]
-            else:
+        if code == BCE:
+            for c in range(n):  # the exps first, in a loop of their own (vector code)
+                g[c] = exp(-abs(o[c]))
+            for c in range(n):
+                e = g[c]
+                s += max(o[c], 0.0) - y[c] * o[c] + math.log1p(e)
+                numerator = 1.0 if o[c] >= 0 else e  # _sigmoid(o[c]) from its exp
+                g[c] = numerator / (1.0 + e) - y[c]
+        else:
+            for c in range(n):
                 d = y[c] - o[c]
                 s += d * d
                 if code == HALF_SSE:

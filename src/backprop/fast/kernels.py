@@ -138,10 +138,16 @@ def _mm_tn(A, a0, D, d0, G, g0, m, k, n):
 
 # -- activations: A = f(Z); dZ = dA * f'(Z) in place --------------------------------------------
 @njit_no_refcounts
-def _sigmoid(z):
-    e = exp(-abs(z))
-    numerator = 1.0 if z >= 0 else e  # one division for both signs: the loop stays vector code
+def _sigmoid_from_exp(z, e):
+    """sigmoid(z) given e = exp(-|z|): 1 / (1 + e) for z >= 0, e / (1 + e) below, as one
+    division for both signs (the numerator chosen), so that a loop of it stays vector code."""
+    numerator = 1.0 if z >= 0 else e
     return numerator / (1.0 + e)
+
+
+@njit_no_refcounts
+def _sigmoid(z):
+    return _sigmoid_from_exp(z, exp(-abs(z)))
 
 
 @njit_no_refcounts
@@ -245,8 +251,7 @@ def _loss(code, Obuf, o0, Y, Gbuf, g0, losses, m, n):
             for c in range(n):
                 e = g[c]
                 s += max(o[c], 0.0) - y[c] * o[c] + math.log1p(e)
-                numerator = 1.0 if o[c] >= 0 else e  # _sigmoid(o[c]) from its exp
-                g[c] = numerator / (1.0 + e) - y[c]
+                g[c] = _sigmoid_from_exp(o[c], e) - y[c]
         else:
             for c in range(n):
                 d = y[c] - o[c]

@@ -93,29 +93,3 @@ def test_selection_by_batch_size():
     assert fast.blas_threads(net, 128, 60000) is None  # 128 x 784 x 256: BLAS's own threads
     runner = fast.make_runner(net, np.zeros((300, 784)), np.zeros((300, 10)), net.loss_fn, SGD(0.1), 128)
     assert type(runner.runner) is BatchRunner
-
-
-def test_predict_matches_forward(rng):
-    # The chunked numpy forward gives the reference forward's outputs (chunk smaller than n).
-    X = rng.standard_normal((50, 5))
-    net = Network.from_sizes([5, 40, 30, 3], activation="relu", output_activation="softmax", seed=1)
-    np.testing.assert_allclose(fast.predict(net, X, chunk=16), net.predict(X), rtol=1e-12, atol=1e-15)
-
-
-def test_network_predict_chunks_large_batches(rng, monkeypatch):
-    # Network.predict on more rows than PREDICT_CHUNK goes through the chunked forward and gives
-    # the reference forward's outputs; smaller batches keep the reference path.
-    import backprop.network as network_module
-
-    monkeypatch.setattr(network_module, "PREDICT_CHUNK", 16)
-    X = rng.standard_normal((50, 5))
-    net = Network.from_sizes([5, 40, 30, 3], activation="tanh", output_activation="softmax", seed=1)
-    calls = []
-    import backprop.fast.forward as fwd
-
-    original = fwd.forward_chunked
-    monkeypatch.setattr(fwd, "forward_chunked", lambda *a: calls.append(1) or original(*a))
-    np.testing.assert_allclose(net.predict(X), net.forward(X), rtol=1e-12, atol=1e-15)
-    assert calls == [1]
-    net.predict(X[:16])
-    assert calls == [1]

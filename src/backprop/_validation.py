@@ -132,11 +132,12 @@ def as_float_array(name: str, value: Any, dtype: np.dtype | type = np.float64) -
 
 
 def as_batch(
-    name: str, value: Any, n_features: int, dtype: np.dtype | type = np.float64
+    name: str, value: Any, n_features: int, dtype: np.dtype | type = np.float64, finite: bool = True
 ) -> tuple[np.ndarray, bool]:
     """Return (2-D array of shape (n, n_features), was_1d).
 
     A 1-D array of length n_features is one sample; it comes back as shape (1, n_features).
+    ``finite=False`` leaves the check for NaN and infinity to the caller.
     """
     array = as_float_array(name, value, dtype)
     was_1d = array.ndim == 1
@@ -149,7 +150,8 @@ def as_batch(
         )
     if array.shape[0] == 0:
         raise BackpropError(f"`{name}` must contain at least one sample; got shape {array.shape}")
-    check_finite(name, array)
+    if finite:
+        check_finite(name, array)
     return array, was_1d
 
 

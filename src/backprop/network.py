@@ -18,7 +18,7 @@ from .layers import Dense, Layer
 from .losses import Loss, get_loss
 
 # ``predict`` runs batches with more rows than this in chunks of this many (issue 6).
-PREDICT_CHUNK = 4096
+PREDICT_CHUNK = 2048
 
 __all__ = ["Network"]
 
@@ -228,12 +228,14 @@ class Network:
     def predict(self, X) -> np.ndarray:
         """Outputs, as ``forward``; a 2-D batch of more than ``PREDICT_CHUNK`` rows through a
         network of Dense layers goes through in chunks with preallocated buffers (issue 6:
-        ``backprop.fast.forward``), and then the layers keep no activations for ``backward``."""
-        X2, was_1d = as_batch("X", X, self.n_inputs, self.dtype)
+        ``backprop.fast.forward``, which also checks X for NaN and infinity on the way), and
+        then the layers keep no activations for ``backward``."""
+        X2, was_1d = as_batch("X", X, self.n_inputs, self.dtype, finite=False)
         if X2.shape[0] > PREDICT_CHUNK and all(type(layer) is Dense for layer in self.layers):
             from .fast.forward import forward_chunked
 
-            return forward_chunked(self, X2, PREDICT_CHUNK)
+            return forward_chunked(self, X2, PREDICT_CHUNK, check="X")
+        check_finite("X", X2)
         out = self._forward(X2)
         return out[0] if was_1d else out
 

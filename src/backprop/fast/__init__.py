@@ -38,7 +38,7 @@ import tempfile
 
 from .._validation import BackpropError, describe
 
-__all__ = ["ENV_SWITCH", "available", "why_not", "use_fast_path", "make_runner", "predict",
+__all__ = ["ENV_SWITCH", "available", "switched_off", "why_not", "use_fast_path", "make_runner", "predict",
            "COMPILING_MESSAGE"]
 
 ENV_SWITCH = "BACKPROP_FAST"
@@ -120,13 +120,18 @@ def why_not(network, loss=None, optimizer=None, callbacks=()) -> str | None:
     return runner.unsupported(network, loss, optimizer)
 
 
+def switched_off() -> bool:
+    """True when the environment variable ``BACKPROP_FAST`` turns the fast path off."""
+    return os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "false", "no", "off")
+
+
 def use_fast_path(fast, network, loss, optimizer, callbacks=()) -> bool:
     """Decide ``fit``'s ``fast`` argument: None = automatic (unless BACKPROP_FAST=0), True =
     required (error if it does not apply), False = numpy reference path."""
     if fast is False:
         return False
     if fast is None:
-        if os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "false", "no", "off"):
+        if switched_off():
             return False
         return why_not(network, loss, optimizer, callbacks) is None
     if fast is not True:
@@ -202,9 +207,10 @@ class _ThreadLimited:
             return self.runner.run_epoch(rng)
 
 
-def predict(network, X, chunk: int = 2048):
-    """Outputs for a 2-D batch of ``network.dtype``, ``chunk`` rows at a time through
-    preallocated buffers (``forward.forward_chunked``; numpy, no compilation)."""
+def predict(network, X, chunk: int = 2048, compiled: bool | None = None):
+    """Outputs for a 2-D batch of ``network.dtype`` (checked by the caller), ``chunk`` rows at
+    a time through preallocated buffers (``forward.forward_chunked``: BLAS products, and bias
+    and activation compiled when ``compiled``, or by default when the kernels are loaded)."""
     from .forward import forward_chunked
 
-    return forward_chunked(network, X, chunk)
+    return forward_chunked(network, X, chunk, compiled=compiled)

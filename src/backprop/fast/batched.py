@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels as K
-from .runner import ACTIVATION_CODES, LOSS_CODES, OPTIMIZER_CODES, optimizer_state
+from .runner import LOSS_CODES, OPTIMIZER_CODES, activation_code, optimizer_state
 
 __all__ = ["BatchRunner"]
 
@@ -37,8 +37,7 @@ class _Layer:
         self.b = layer.params["b"].reshape(-1) if "b" in layer.params else empty
         self.gb = layer.grads["b"].reshape(-1) if "b" in layer.trainable else empty
         self.gW = layer.grads["W"]
-        self.code = K.IDENTITY if from_logits else ACTIVATION_CODES[type(layer.activation)]
-        self.slope = float(getattr(layer.activation, "negative_slope", 0.0))
+        self.code, self.slope = (K.IDENTITY, 0.0) if from_logits else activation_code(layer.activation)
         self.n = n
         self.Z = np.empty((rows, n), dtype)
         self.A = self.Z if self.code == K.IDENTITY else np.empty((rows, n), dtype)

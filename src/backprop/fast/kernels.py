@@ -186,9 +186,9 @@ def _activate(code, slope, Zbuf, z0, Abuf, a0, m, n):
     elif code == TANH:
         for i in range(size):
             A[i] = math.tanh(Z[i])
-    elif code == RELU:
+    elif code == RELU:  # as np.maximum(Z, 0): NaN stays NaN, -0.0 becomes 0.0
         for i in range(size):
-            A[i] = Z[i] if Z[i] > 0 else 0.0
+            A[i] = 0.0 if Z[i] <= 0 else Z[i]
     else:
         for i in range(size):
             A[i] = Z[i] if Z[i] > 0 else Z[i] * slope
@@ -470,6 +470,16 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
         total += value
         step += 1
     return total
+
+
+@kernel(refcounts=False, fastmath={"reassoc"})
+def all_finite(a):
+    """True when the 1-D array holds no NaN and no infinity: x - x is 0 for every finite x and
+    NaN otherwise (one vector pass; reassociating the sum of zeros changes nothing)."""
+    acc = a[0] - a[0]
+    for i in range(a.shape[0]):
+        acc += a[i] - a[i]
+    return acc == 0
 
 
 # -- the pieces between BLAS calls, for batched.BatchRunner (flat views of 2-D arrays) ---------

@@ -16,7 +16,8 @@ from ..losses import SSE, MSE, BinaryCrossEntropy, HalfSSE, SoftmaxCrossEntropy
 from ..optimizers import SGD, Adam, Constant
 from . import kernels as K
 
-__all__ = ["EpochRunner", "unsupported", "optimizer_state", "ACTIVATION_CODES", "LOSS_CODES"]
+__all__ = ["EpochRunner", "unsupported", "optimizer_state", "activation_code", "ACTIVATION_CODES",
+           "LOSS_CODES"]
 
 ACTIVATION_CODES = {Identity: K.IDENTITY, Sigmoid: K.SIGMOID, Tanh: K.TANH, ReLU: K.RELU,
                     LeakyReLU: K.LEAKY_RELU, Softmax: K.SOFTMAX}
@@ -90,9 +91,15 @@ def _aligned(offset: int) -> int:
     return -(-offset // ALIGN_ITEMS) * ALIGN_ITEMS
 
 
+def activation_code(activation) -> tuple[int, float]:
+    """The kernels' code for an activation, and its negative slope (0 but for leaky_relu)."""
+    return ACTIVATION_CODES[type(activation)], float(getattr(activation, "negative_slope", 0.0))
+
+
 def _layer_codes(network):
-    acts = np.array([ACTIVATION_CODES[type(layer.activation)] for layer in network.layers], np.int64)
-    slopes = np.array([getattr(layer.activation, "negative_slope", 0.0) for layer in network.layers])
+    codes = [activation_code(layer.activation) for layer in network.layers]
+    acts = np.array([code for code, _ in codes], np.int64)
+    slopes = np.array([slope for _, slope in codes])
     bias_mode = np.array([
         K.NO_BIAS if "b" not in layer.params else K.FROZEN_BIAS if "b" in layer.frozen else K.TRAINABLE_BIAS
         for layer in network.layers

@@ -1,0 +1,189 @@
+"""Chunked inference (backprop.fast.forward, behind Network.predict for large batches).
+
+Oracle: the reference forward pass (``Network.forward``, layer by layer in numpy). The chunked
+forward must give its outputs with either post-product step (numpy, or the compiled kernels), and
+must reject exactly the inputs the reference check rejects (``check_finite``, same message),
+although it checks them through the first product's sums instead of a pass over X.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+
+import backprop.fast.forward as fwd
+import backprop.network as network_module
+from backprop import BackpropError, Dense, Network
+from backprop import fast
+
+pytest.importorskip("numba")
+
+ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
+
+
+def _net(activation="relu", output="softmax", dtype=np.float64, sizes=(5, 40, 30, 3)):
+    return Network.from_sizes(list(sizes), activation=activation, output_activation=output, seed=1,
+                              dtype=dtype)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(network_module, "PREDICT_CHUNK", 16)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation_matches_forward(rng, activation, compiled):
+    # Hidden and output activations, chunk smaller than n and not dividing it (last chunk short).
+    X = rng.standard_normal((50, 5))
+    net = _net(activation, output=activation)
+    got = fwd.forward_chunked(net, X, 16, compiled=compiled)
+    np.testing.assert_allclose(got, net.forward(X), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+def test_float32_and_layer_without_bias(rng, compiled):
+    net = Network([Dense(5, 7, activation="relu", dtype=np.float32, seed=3),
+                   Dense(7, 3, activation="softmax", use_bias=False, dtype=np.float32, seed=4)])
+    X = rng.standard_normal((40, 5)).astype(np.float32)
+    got = fwd.forward_chunked(net, X, 16, compiled=compiled)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, net.forward(X), rtol=1e-6, atol=1e-7)
+
+
+def test_public_predict_matches_forward(rng):
+    X = rng.standard_normal((50, 5))
+    net = _net()
+    np.testing.assert_allclose(fast.predict(net, X, chunk=16), net.forward(X), rtol=1e-12, atol=1e-15)
+
+
+def test_network_predict_chunks_large_batches(rng, small_chunks, monkeypatch):
+    # More rows than PREDICT_CHUNK go through the chunked forward; smaller batches do not.
+    X = rng.standard_normal((50, 5))
+    net = _net("tanh")
+    calls = []
+    original = fwd.forward_chunked
+    monkeypatch.setattr(fwd, "forward_chunked", lambda *a, **k: calls.append(1) or original(*a, **k))
+    np.testing.assert_allclose(net.predict(X), net.forward(X), rtol=1e-12, atol=1e-15)
+    assert calls == [1]
+    net.predict(X[:16])
+    assert calls == [1]
+
+
+def _reference_error(X):
+    with pytest.raises(BackpropError) as info:
+        _net().predict(X[:10] if len(X) > 10 else X)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 17, 49])  # first chunk, a middle one, the short last one
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+def test_bad_input_rejected_with_the_reference_message(rng, small_chunks, monkeypatch, bad, row, compiled):
+    # -inf matters most: relu turns it into 0, so only a check before the activation sees it.
+    monkeypatch.setattr(fwd, "kernels_loaded", lambda: compiled)
+    X = rng.standard_normal((50, 5))
+    X[row, 3] = bad
+    with pytest.raises(BackpropError) as info:
+        _net().predict(X)
+    message = str(info.value)
+    assert message.startswith("`X` must contain only finite numbers")
+    assert f"at index ({row}, 3)" in message
+    with pytest.raises(BackpropError) as small:
+        _net().predict(X[row:row + 1])  # the reference path's check, on that row alone
+    assert str(small.value).replace("(0, 3)", f"({row}, 3)") == message
+
+
+def test_bad_input_found_even_when_blas_skips_zero_weights(rng, small_chunks, monkeypatch):
+    # A BLAS may skip a zero weight, and then inf * 0 never happens. When a row of W1 is all zero,
+    # X itself is checked instead. Simulated here by a product that skips zero weights.
+    net = _net()
+    net.layers[0].params["W"][2] = 0.0
+    X = rng.standard_normal((50, 5))
+    X[20, 2] = np.inf
+    matmul = np.matmul
+
+    def skipping_zeros(A, W, out):
+        A = np.where((W != 0).any(axis=1), A, 0.0)
+        return matmul(A, W, out=out)
+
+    monkeypatch.setattr(np, "matmul", skipping_zeros)
+    with pytest.raises(BackpropError, match=r"at index \(20, 2\)"):
+        net.predict(X)
+
+
+def test_non_finite_weights_fall_back_to_checking_x(rng, small_chunks):
+    # A diverged first layer makes every X W sum NaN; X is then checked once, up front, and the
+    # outputs are what the reference forward gives.
+    net = _net()
+    net.layers[0].params["W"][0, 0] = np.nan
+    X = rng.standard_normal((50, 5))
+    np.testing.assert_array_equal(np.isnan(net.predict(X)), np.isnan(net.forward(X)))
+    X[30, 1] = np.nan
+    with pytest.raises(BackpropError, match=r"at index \(30, 1\)"):
+        net.predict(X)
+
+
+def test_overflow_is_not_mistaken_for_bad_input(small_chunks):
+    # Finite inputs whose products overflow float32: no error, the reference's outputs.
+    net = _net("relu", "identity", dtype=np.float32)
+    X = np.full((50, 5), 3e38, np.float32)
+    X[::2] *= -1
+    with np.errstate(over="ignore", invalid="ignore"):
+        got = net.predict(X)
+        want = net.forward(X)
+    assert not np.all(np.isfinite(want))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_compiled_only_when_kernels_already_loaded(rng, monkeypatch):
+    # Predicting never loads the kernels itself (numba's import costs more than it saves), and
+    # BACKPROP_FAST=0 keeps numpy even when they are loaded.
+    used = []
+    original = fwd._compiled_post
+    monkeypatch.setattr(fwd, "_compiled_post", lambda layer: used.append(1) or original(layer))
+    X = rng.standard_normal((50, 5))
+    net = _net()
+    monkeypatch.setattr(fwd, "kernels_loaded", lambda: False)
+    fwd.forward_chunked(net, X, 16)
+    assert used == []
+    monkeypatch.setattr(fwd, "kernels_loaded", lambda: True)
+    monkeypatch.setenv(fast.ENV_SWITCH, "0")
+    fwd.forward_chunked(net, X, 16)
+    assert used == []
+    monkeypatch.delenv(fast.ENV_SWITCH)
+    fwd.forward_chunked(net, X, 16)
+    assert len(used) == len(net.layers)
+
+
+def test_kernels_loaded_reports_the_module():
+    import backprop.fast.kernels  # noqa: F401
+
+    assert fwd.kernels_loaded() is ("backprop.fast.kernels" in sys.modules)
+
+
+def test_compiled_relu_keeps_numpy_semantics():
+    # NaN stays NaN and -0.0 becomes +0.0, as np.maximum(Z, 0) does, bit for bit.
+    from backprop.fast import kernels
+
+    Z = np.array([-0.0, 0.0, np.nan, -1.5, 2.5, -np.inf, np.inf] * 3)
+    out = np.empty_like(Z)
+    kernels.dense_forward_post(kernels.RELU, 0.0, Z.copy(), np.zeros(0), out, 3, 7)
+    want = np.maximum(Z, 0)
+    np.testing.assert_array_equal(out, want)
+    assert not np.signbit(out).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_kernel(dtype):
+    # Oracle: np.isfinite. Finite values whose sum would overflow count as finite; a bad value
+    # anywhere (also in the loop's scalar remainder, the last entries) is found.
+    from backprop.fast import kernels
+
+    big = np.full(37, np.finfo(dtype).max, dtype)
+    assert kernels.all_finite(big)
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in (0, 17, 36):
+            a = big.copy()
+            a[where] = bad
+            assert not kernels.all_finite(a)

@@ -77,10 +77,17 @@ class DivergenceGuard:
                 f"the loss exploded at epoch {epoch + 1}: {loss:.4g}, more than {EXPLODE_FACTOR:g} "
                 f"times the first epoch's {self.first_loss:.4g}"
             )
-        for name, p in self.network.named_parameters():
-            if not np.isfinite(p).all():
+        named = self.network.named_parameters()
+        for name, p in named:
+            # a finite sum proves every entry finite (one pass, no temporary array)
+            if not (math.isfinite(np.add.reduce(p, axis=None)) or np.isfinite(p).all()):
                 raise self._diverged(f"weights `{name}` became NaN or infinite at epoch {epoch + 1}")
-        self.good_weights = self.network.get_weights()
+        kept = self.good_weights
+        if len(kept) == len(named) and all(k.shape == p.shape for k, (_, p) in zip(kept, named)):
+            for k, (_, p) in zip(kept, named):
+                np.copyto(k, p)
+        else:
+            self.good_weights = self.network.get_weights()
         self.good_epoch = epoch
 
     def restore(self) -> None:

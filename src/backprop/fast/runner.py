@@ -143,19 +143,28 @@ class _Layout:
             end = offsets[-1] + length
         return np.array(offsets, np.int64), end
 
-    def pack(self, arrays, out, transposed=False):
-        """Copy per-parameter arrays (``self.arrays`` order; None = skip) into a flat buffer;
-        ``transposed``: each weight matrix as W.T (``kernels.train_online``'s layout)."""
+    def views(self, flat, arrays, transposed=False):
+        """(array, its block of ``flat`` shaped like it) for each per-parameter array
+        (``self.arrays`` order; None = skipped); ``transposed``: each weight matrix's block holds
+        W.T (``kernels.train_online``'s layout). Built once; each epoch copies through them."""
+        pairs = []
         for (name, _, offset), a in zip(self.arrays, arrays):
             if a is not None:
-                a = a.T if transposed and name == "W" else a
-                out[offset:offset + a.size].reshape(a.shape)[...] = a
+                if transposed and name == "W":
+                    pairs.append((a, flat[offset:offset + a.size].reshape(a.shape[::-1]).T))
+                else:
+                    pairs.append((a, flat[offset:offset + a.size].reshape(a.shape)))
+        return pairs
 
-    def unpack(self, flat, arrays, transposed=False):
-        for (name, _, offset), a in zip(self.arrays, arrays):
-            if a is not None:
-                a = a.T if transposed and name == "W" else a
-                a[...] = flat[offset:offset + a.size].reshape(a.shape)
+
+def copy_in(pairs) -> None:
+    for array, block in pairs:
+        np.copyto(block, array)
+
+
+def copy_out(pairs) -> None:
+    for array, block in pairs:
+        np.copyto(array, block)
 
 
 class EpochRunner:
@@ -198,6 +207,9 @@ class EpochRunner:
                        and not optimizer.momentum and not optimizer.weight_decay)
         if self.online:
             self._online_views = self._views_for_online(network)
+        # the live parameters and slots, and where each sits in the flat buffers
+        self._param_views = lay.views(self.P, self.params, transposed=self.online)
+        self._slot_views = [] if self.online else [lay.views(flat, arrays) for flat, arrays in zip(self.S, self.slots)]
         largest = max(rows * a * b for a, b in zip(network.sizes, network.sizes[1:]))
         self.uses_blas = not self.online and largest >= K.BLAS_MIN_MACS
 
@@ -244,27 +256,24 @@ class EpochRunner:
 
     def _run(self, order, lrs) -> float:
         lay = self.layout
+        copy_in(self._param_views)
+        for pairs in self._slot_views:
+            copy_in(pairs)
         if self.online:
-            lay.pack(self.params, self.P, transposed=True)
             total = K.train_online(
                 self.X, self.Y, order.astype(np.int64, copy=False), self.w_total, lrs, *self._online_views,
                 lay.acts, lay.slopes, lay.bias_mode, self.Ybuf, self.losses, self.loss_code,
                 self.from_logits, self.mean)
-            lay.unpack(self.P, self.params, transposed=True)
-            self.optimizer.t += len(lrs)
-            return float(total)
-        lay.pack(self.params, self.P)
-        for flat, arrays in zip(self.S, self.slots):
-            lay.pack(arrays, flat)
-        total = K.train_epoch(
-            self.X, self.Y, order.astype(np.int64, copy=False), self.batch_size, self.weights,
-            self.w_total, lrs, self.optimizer.t, lay.sizes, lay.w_off, lay.b_off, lay.a_off,
-            lay.z_off, lay.acts, lay.slopes, lay.bias_mode, self.P, self.G, self.S[0], self.S[1],
-            self.Abuf, self.Zbuf, self.Dbuf, self.Ybuf, self.losses, self.wb, self.coef,
-            self.loss_code, self.from_logits, self.mean, self.opt, self.hyper)
-        lay.unpack(self.P, self.params)
-        for flat, arrays in zip(self.S, self.slots):
-            lay.unpack(flat, arrays)
+        else:
+            total = K.train_epoch(
+                self.X, self.Y, order.astype(np.int64, copy=False), self.batch_size, self.weights,
+                self.w_total, lrs, self.optimizer.t, lay.sizes, lay.w_off, lay.b_off, lay.a_off,
+                lay.z_off, lay.acts, lay.slopes, lay.bias_mode, self.P, self.G, self.S[0], self.S[1],
+                self.Abuf, self.Zbuf, self.Dbuf, self.Ybuf, self.losses, self.wb, self.coef,
+                self.loss_code, self.from_logits, self.mean, self.opt, self.hyper)
+        copy_out(self._param_views)
+        for pairs in self._slot_views:
+            copy_out(pairs)
         self.optimizer.t += len(lrs)
         return float(total)
 

@@ -187,3 +187,36 @@ def test_all_finite_kernel(dtype):
             a = big.copy()
             a[where] = bad
             assert not kernels.all_finite(a)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_check_finite_gives_the_reference_error(rng, dtype):
+    # backprop.fast.check_finite on an array large enough for the compiled pass: the same
+    # message as _validation.check_finite (the oracle), and the array back when it is finite.
+    from backprop._validation import check_finite as reference
+
+    X = rng.standard_normal((1100, 64)).astype(dtype)
+    assert X.size >= fast.CHECK_COMPILED_FROM
+    assert fast.check_finite("X", X) is X
+    for bad, where in ((np.nan, (0, 0)), (np.inf, (517, 3)), (-np.inf, (1099, 63))):
+        Y = X.copy()
+        Y[where] = bad
+        with pytest.raises(BackpropError) as want:
+            reference("X", Y)
+        with pytest.raises(BackpropError) as got:
+            fast.check_finite("X", Y)
+        assert str(got.value) == str(want.value)
+
+
+def test_fit_on_the_fast_path_rejects_bad_x_before_training(rng):
+    from backprop import SGD
+
+    X = rng.standard_normal((1100, 64))
+    X[1099, 5] = np.nan
+    Y = rng.standard_normal((1100, 2))
+    net = Network.from_sizes([64, 8, 2], seed=0)
+    before = net.get_weights()
+    with pytest.raises(BackpropError, match=r"`X` must contain only finite numbers.*\(1099, 5\)"):
+        net.fit(X, Y, epochs=1, batch_size=1, optimizer=SGD(0.1), fast=True)
+    for a, b in zip(before, net.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -499,6 +499,8 @@ def all_finite(a):
     """True when the 1-D array holds no NaN and no infinity: x - x is 0 for every finite x and
     NaN otherwise (one vector pass; reassociating the sum of zeros changes nothing)."""
     wide_vectors()
+    if a.shape[0] == 0:
+        return True
     acc = a[0] - a[0]
     for i in range(a.shape[0]):
         acc += a[i] - a[i]

@@ -195,3 +195,13 @@ def test_compile_notice_is_logged_once(caplog):
     listeners[0].on_start(ev)
     listeners[0].on_start(ev)
     assert [r.getMessage() for r in caplog.records].count(fast.COMPILING_MESSAGE) == 1
+
+
+def test_kernels_ask_only_for_options_numba_knows():
+    # An option numba does not know fails only at the first compilation (KeyError), so the
+    # kernels check before asking for LLVM inlining. Oracle: numba's own option table.
+    from backprop.fast import kernels
+
+    assert kernels._numba_knows("fastmath")
+    assert not kernels._numba_knows("no_such_option")
+    assert kernels.INLINE in ({"forceinline": True}, {})

@@ -53,6 +53,15 @@ BLAS_MIN_MACS = 8192
 MATMUL_FLAGS = {"contract", "reassoc"}
 
 
+def _numba_knows(option: str) -> bool:
+    """Whether this numba accepts a jit option (an unknown one fails only when compiling)."""
+    try:
+        from numba.core.cpu import CPUTargetOptions
+    except ImportError:  # pragma: no cover - depends on the numba version
+        return False
+    return hasattr(CPUTargetOptions, option)
+
+
 def kernel(*, refcounts: bool = True, **options):
     """``njit`` with what every kernel here shares: cached on disk, and numpy's error model
     (a float division by zero gives inf or NaN, as numpy does, instead of a check that raises
@@ -79,7 +88,7 @@ njit_no_refcounts = kernel(refcounts=False)
 # each instruction's own fast-math flags, unlike numba's ``inline="always"``). For the small
 # functions called per sample: a call passes every array as seven words and checks a status on
 # return, and LLVM's own heuristics leave the larger ones as calls (W1: 1.21 -> 1.11 ms/epoch).
-INLINE = {"forceinline": True}
+INLINE = {"forceinline": True} if _numba_knows("forceinline") else {}
 njit_inline = kernel(refcounts=False, **INLINE)
 
 

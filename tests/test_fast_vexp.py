@@ -1,5 +1,6 @@
-"""The compiled path's own exp (backprop.fast.vexp) against numpy's: within 1 ulp everywhere,
-and inf, -inf, NaN, overflow and underflow handled as np.exp handles them."""
+"""The compiled path's own exp and tanh (backprop.fast.vexp) against numpy's (the oracle): exp
+within 1 ulp everywhere, tanh within 2, and inf, -inf, NaN, ±0, overflow and underflow handled
+as np.exp and np.tanh handle them."""
 
 import numpy as np
 import pytest
@@ -7,20 +8,28 @@ import pytest
 numba = pytest.importorskip("numba")
 
 from backprop.fast import kernels as K  # noqa: E402
-from backprop.fast.vexp import exp  # noqa: E402
+from backprop.fast.vexp import TANH_SMALL, exp, tanh  # noqa: E402
 
 
-@numba.njit
-def _exp_all(x, out):
-    for i in range(x.shape[0]):
-        out[i] = exp(x[i])
+def _elementwise(func):
+    """numpy-style wrapper: ``func`` applied in a compiled loop, as the kernels use it."""
+
+    @numba.njit
+    def loop(x, out):
+        for i in range(x.shape[0]):
+            out[i] = func(x[i])
+
+    def apply(x):
+        x = np.ascontiguousarray(x, np.float64)
+        out = np.empty_like(x)
+        loop(x, out)
+        return out
+
+    return apply
 
 
-def _ours(x):
-    x = np.ascontiguousarray(x, np.float64)
-    out = np.empty_like(x)
-    _exp_all(x, out)
-    return out
+_ours = _elementwise(exp)
+_our_tanh = _elementwise(tanh)
 
 
 def test_within_one_ulp_of_numpy_over_the_whole_range():
@@ -42,16 +51,34 @@ def test_special_values(x, expected):
     assert _ours([x])[0] == expected
 
 
-def test_nan_stays_nan():
-    assert np.isnan(_ours([np.nan])[0])
+@pytest.mark.parametrize("name", ["exp", "tanh"])
+def test_nan_stays_nan(name):
+    assert np.isnan({"exp": _ours, "tanh": _our_tanh}[name]([np.nan])[0])
 
 
-def test_sigmoid_kernel_matches_the_reference_formula():
-    """The kernels' sigmoid (one division for both signs) against activations.sigmoid."""
-    from backprop.activations import sigmoid
+def test_tanh_within_two_ulp_of_numpy():
+    rng = np.random.default_rng(1)
+    edge = np.nextafter(TANH_SMALL, 0.0)  # both sides of the switch between the two formulas
+    x = np.concatenate([np.linspace(-30.0, 30.0, 600_001), rng.normal(size=200_000),
+                        rng.uniform(-1e-3, 1e-3, 10_000), [edge, TANH_SMALL, -edge, -TANH_SMALL],
+                        np.geomspace(1e-300, 1.0, 5000), -np.geomspace(1e-300, 1.0, 5000)])
+    ref = np.tanh(x)
+    np.testing.assert_array_max_ulp(_our_tanh(x), ref, maxulp=2)
 
-    z = np.concatenate([np.linspace(-800, 800, 20_001), [0.0, -0.0, np.inf, -np.inf]])
+
+@pytest.mark.parametrize("x", [0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1e-310, 19.1, -19.1,
+                               400.0, -400.0, 1e308, -1e308])
+def test_tanh_special_values(x):
+    got, want = _our_tanh([x])[0], np.tanh(x)
+    assert got == want and np.signbit(got) == np.signbit(want)
+
+
+@pytest.mark.parametrize("code, name, limit", [(K.SIGMOID, "sigmoid", 800.0), (K.TANH, "tanh", 40.0)])
+def test_activation_kernel_matches_the_reference(code, name, limit):
+    """The kernels' sigmoid (one division for both signs) and tanh against activations.py."""
+    from backprop.activations import get_activation
+
+    z = np.concatenate([np.linspace(-limit, limit, 20_001), [0.0, -0.0, np.inf, -np.inf]])
     out = np.empty_like(z)
-    K._activate(K.SIGMOID, 0.0, z, 0, out, 0, 1, z.shape[0])
-    ref = sigmoid(z)
-    np.testing.assert_array_max_ulp(out, ref, maxulp=2)
+    K._activate(code, 0.0, z, 0, out, 0, 1, z.shape[0])
+    np.testing.assert_array_max_ulp(out, get_activation(name).forward(z), maxulp=2)

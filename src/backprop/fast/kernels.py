@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit
 
 from .vectors import wide_vectors
-from .vexp import exp
+from .vexp import exp, tanh
 
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = 0, 1, 2, 3, 4, 5
 HALF_SSE, SSE, MSE, BCE, SOFTMAX_CE = 0, 1, 2, 3, 4
@@ -208,7 +208,7 @@ def _activate(code, slope, Zbuf, z0, Abuf, a0, m, n):
             A[i] = _sigmoid(Z[i])
     elif code == TANH:
         for i in range(size):
-            A[i] = math.tanh(Z[i])
+            A[i] = tanh(Z[i])
     elif code == RELU:  # as np.maximum(Z, 0): NaN stays NaN, -0.0 becomes 0.0
         for i in range(size):
             A[i] = 0.0 if Z[i] <= 0 else Z[i]

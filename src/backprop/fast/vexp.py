@@ -1,4 +1,4 @@
-"""exp(x) that compiles to vector code inside a numba loop.
+"""exp(x) and tanh(x) that compile to vector code inside a numba loop.
 
 ``math.exp`` in a numba loop is a call into the C library, one element at a time (about 6 ns
 here), and a call keeps LLVM from vectorising the loop around it; the sigmoids of the digits
@@ -12,6 +12,12 @@ The method is the textbook one: x = n ln2 + r with n = round(x / ln2) and |r| <=
 (Cody and Waite's two-part ln2 keeps r exact); e^r by its Taylor polynomial to degree 13 (the
 first omitted term is below 4e-18 relative); 2^n built from its bits, as two factors so that
 results in the subnormal range round once.
+
+``tanh`` (``math.tanh`` is a C library call too; a tanh network's epoch spent most of its time
+there) uses the rational approximation of Cephes' tanh for |x| < 0.625, x + x z P(z) / Q(z)
+with z = x * x (its approximation error is below 3e-17), and 1 - 2 / (e^{2|x|} + 1) with the
+sign of x above. Both are computed and one is selected, so the loop stays vector code. Its error
+is at most 2 ulp against ``np.tanh`` (tested, with ±0, ±inf, NaN and subnormal inputs).
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ ROUNDER = 6755399441055744.0  # 1.5 * 2**52: adding and subtracting it rounds to
 X_MAX = 710.0  # exp(710) overflows to inf
 X_MIN = -746.0  # exp(-746) underflows to 0
 (C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13) = (1.0 / math.factorial(k) for k in range(2, 14))
+# Cephes tanh.c, |x| < 0.625: tanh(x) = x + x z P(z) / Q(z), z = x * x, Q monic
+TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
+TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
+TANH_SMALL = 0.625
+P0, P1, P2 = TANH_P
+Q0, Q1, Q2 = TANH_Q
 
 
 @intrinsic
@@ -69,3 +81,17 @@ def exp(x):
     n = int(n_float)
     half = n >> 1  # 2**n = 2**half * 2**(n - half): both factors are normal numbers
     return p * _float_from_bits((half + 1023) << 52) * _float_from_bits((n - half + 1023) << 52)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def tanh(x):
+    """tanh(x) in float64, within 2 ulp of ``np.tanh``; ±0, ±inf and NaN as ``np.tanh``."""
+    x = float(x)
+    a = abs(x)
+    large = math.copysign(1.0 - 2.0 / (exp(2.0 * a) + 1.0), x)  # exp overflows to inf: exactly ±1
+    z = x * x
+    p = (P0 * z + P1) * z + P2
+    q = ((z + Q0) * z + Q1) * z + Q2
+    small = x + x * z * p / q  # tiny x exact (x * z underflows to 0)
+    small = small if x != 0.0 else x  # -0.0 + 0.0 would be +0.0
+    return small if a < TANH_SMALL else large

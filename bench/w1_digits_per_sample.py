@@ -19,25 +19,31 @@ def data():
     return X_train, y_train, one_hot(y_train, 10)
 
 
-def run(reps: int = 5, quick: bool = False):
+def time_digits_fits(X, Y, batch_size, epochs, reps, ref_epochs, ref_reps, ours=OURS):
+    """Rows for our fit() of the digits network (fast path, after one warm-up epoch that compiles
+    or loads the kernels) and for the numpy reference path, per epoch."""
     from backprop import SGD, Network
+
+    net = Network.from_sizes([64, 32, 16, 10], activation="sigmoid", seed=42)
+
+    def fit(epochs, fast=None):
+        return net.fit(X, Y, epochs=epochs, batch_size=batch_size, optimizer=SGD(0.1), seed=1, fast=fast)
+
+    fit(1)
+    rows = [(ours, median_time(lambda: fit(epochs), reps, per=epochs), f"fit(), {epochs} epochs per repetition")]
+    t = median_time(lambda: fit(ref_epochs, fast=False), ref_reps, per=ref_epochs)
+    rows.append(("backprop numpy reference path (fast=False)", t, "fit(..., fast=False)"))
+    return rows
+
+
+def run(reps: int = 5, quick: bool = False):
     from seed_loop import SeedNetwork
 
     X, y, Y = data()
     n = len(X)
     rng = np.random.default_rng(0)
-    rows = []
-
     epochs = 10 if quick else 30
-    net = Network.from_sizes([64, 32, 16, 10], activation="sigmoid", seed=42)
-    net.fit(X, Y, epochs=1, batch_size=1, optimizer=SGD(0.1), seed=0)  # compile / load kernels
-    t = median_time(lambda: net.fit(X, Y, epochs=epochs, batch_size=1, optimizer=SGD(0.1), seed=1),
-                    reps, per=epochs)
-    rows.append((OURS, t, f"fit(), {epochs} epochs per repetition"))
-
-    t = median_time(lambda: net.fit(X, Y, epochs=1, batch_size=1, optimizer=SGD(0.1), seed=1, fast=False),
-                    max(2, reps // 2))
-    rows.append(("backprop numpy reference path (fast=False)", t, "fit(..., fast=False)"))
+    rows = time_digits_fits(X, Y, 1, epochs, reps, 1, max(2, reps // 2))
 
     seed = SeedNetwork([64, 32, 16, 10], alpha=0.1)
     Xb = SeedNetwork.add_bias_column(X)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import common  # noqa: F401
 import numpy as np
 from common import median_time, print_rows, quiet_sklearn, torch_or_none
-from w1_digits_per_sample import data
+from w1_digits_per_sample import data, time_digits_fits
 
 OURS = "backprop fit() (compiled epoch kernel)"
 TITLE = "W2a: digits 64-32-16-10 sigmoid, half_sse, batch 32, lr 0.1 (1347 samples)"
@@ -37,22 +37,13 @@ def gemm_floor(sizes, n, batch, dtype, reps):
 
 
 def run(reps: int = 7, quick: bool = False):
-    from backprop import SGD, Network
     from seed_loop import SeedNetwork
 
     X, y, Y = data()
     n = len(X)
     rng = np.random.default_rng(0)
-    rows = []
     epochs = 20 if quick else 50
-    net = Network.from_sizes([64, 32, 16, 10], activation="sigmoid", seed=42)
-    net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=SGD(0.1), seed=0)
-    t = median_time(lambda: net.fit(X, Y, epochs=epochs, batch_size=BATCH, optimizer=SGD(0.1), seed=1),
-                    reps, per=epochs)
-    rows.append((OURS, t, f"fit(), {epochs} epochs per repetition"))
-    t = median_time(lambda: net.fit(X, Y, epochs=5, batch_size=BATCH, optimizer=SGD(0.1), seed=1,
-                                    fast=False), reps, per=5)
-    rows.append(("backprop numpy reference path (fast=False)", t, ""))
+    rows = time_digits_fits(X, Y, BATCH, epochs, reps, 5, reps, ours=OURS)
 
     seed = SeedNetwork([64, 32, 16, 10], alpha=0.1 / BATCH)
     Xb = SeedNetwork.add_bias_column(X)

@@ -38,8 +38,8 @@ import tempfile
 
 from .._validation import BackpropError, describe
 
-__all__ = ["ENV_SWITCH", "available", "switched_off", "check_finite", "why_not", "use_fast_path", "make_runner", "predict",
-           "COMPILING_MESSAGE"]
+__all__ = ["ENV_SWITCH", "available", "switched_off", "check_finite", "why_not", "use_fast_path",
+           "make_runner", "predict", "COMPILING_MESSAGE"]
 
 ENV_SWITCH = "BACKPROP_FAST"
 # Batches with at least this many multiply-adds (forward pass) train in numpy with BLAS

@@ -681,7 +681,8 @@ def train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, slopes, b
         lr = lrs[step]
         for layer in range(last, -1, -1):
             below = Ds[layer - 1] if layer > 0 else Ds[layer]
-            _online_backward(Wts[layer], bs[layer], x if layer == 0 else As[layer], Ds[layer], below, lr, layer > 0,
+            a = x if layer == 0 else As[layer]
+            _online_backward(Wts[layer], bs[layer], a, Ds[layer], below, lr, layer > 0,
                              bias_mode[layer] == TRAINABLE_BIAS)
             if layer > 0:
                 k = below.shape[0]

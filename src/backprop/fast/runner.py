@@ -209,7 +209,8 @@ class EpochRunner:
             self._online_views = self._views_for_online(network)
         # the live parameters and slots, and where each sits in the flat buffers
         self._param_views = lay.views(self.P, self.params, transposed=self.online)
-        self._slot_views = [] if self.online else [lay.views(flat, arrays) for flat, arrays in zip(self.S, self.slots)]
+        self._slot_views = [] if self.online else [lay.views(flat, arrays)
+                                                   for flat, arrays in zip(self.S, self.slots)]
         largest = max(rows * a * b for a, b in zip(network.sizes, network.sizes[1:]))
         self.uses_blas = not self.online and largest >= K.BLAS_MIN_MACS
 

@@ -19,6 +19,15 @@ def data():
     return X_train, y_train, one_hot(y_train, 10)
 
 
+def torch_digits(torch, X, Y):
+    """The digits network in PyTorch (float64, sigmoid everywhere), plain SGD at lr 0.1, and the
+    data as tensors: (model, optimizer, X, Y)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Sigmoid(), torch.nn.Linear(32, 16),
+                                torch.nn.Sigmoid(), torch.nn.Linear(16, 10), torch.nn.Sigmoid()).double()
+    return model, torch.optim.SGD(model.parameters(), lr=0.1), torch.from_numpy(X), torch.from_numpy(Y)
+
+
 def time_digits_fits(X, Y, batch_size, epochs, reps, ref_epochs, ref_reps, ours=OURS):
     """Rows for our fit() of the digits network (fast path, after one warm-up epoch that compiles
     or loads the kernels) and for the numpy reference path, per epoch."""
@@ -61,11 +70,7 @@ def run(reps: int = 5, quick: bool = False):
 
     torch = torch_or_none()
     if torch is not None:
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Sigmoid(), torch.nn.Linear(32, 16),
-                                    torch.nn.Sigmoid(), torch.nn.Linear(16, 10), torch.nn.Sigmoid()).double()
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+        model, opt, Xt, Yt = torch_digits(torch, X, Y)
 
         def torch_epoch():
             for i in rng.permutation(n):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import common  # noqa: F401
 import numpy as np
 from common import median_time, print_rows, quiet_sklearn, torch_or_none
-from w1_digits_per_sample import data, time_digits_fits
+from w1_digits_per_sample import data, time_digits_fits, torch_digits
 
 OURS = "backprop fit() (compiled epoch kernel)"
 TITLE = "W2a: digits 64-32-16-10 sigmoid, half_sse, batch 32, lr 0.1 (1347 samples)"
@@ -68,11 +68,7 @@ def run(reps: int = 7, quick: bool = False):
 
     torch = torch_or_none()
     if torch is not None:
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Sigmoid(), torch.nn.Linear(32, 16),
-                                    torch.nn.Sigmoid(), torch.nn.Linear(16, 10), torch.nn.Sigmoid()).double()
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+        model, opt, Xt, Yt = torch_digits(torch, X, Y)
 
         def torch_epoch():
             order = torch.from_numpy(rng.permutation(n))

@@ -25,7 +25,9 @@ not apply.
 
 Compiled kernels are cached on disk (numba ``cache=True``), next to this file or, when that is
 read-only, in numba's per-user cache directory; when neither can be written, in a temporary
-directory (set ``NUMBA_CACHE_DIR`` to choose). The first compilation takes a while: it is
+directory (set ``NUMBA_CACHE_DIR`` to choose). The per-sample kernel is also saved as machine
+code of its own (``native.py``), which a later process loads without setting up numba's
+compiler (0.3 s of the start otherwise). The first compilation takes a while: it is
 announced once per process on the ``backprop.fast`` logger at INFO level ("compiling kernels
 (first run only)..."); the core never prints, the command line shows it.
 """
@@ -48,8 +50,10 @@ NUMPY_FROM_MACS = 1 << 23
 # BLAS uses more than one thread only for products with at least this many multiply-adds.
 MULTI_THREAD_FROM_MACS = 1 << 24
 COMPILING_MESSAGE = "compiling kernels (first run only)..."
-# ``check_finite`` uses the compiled pass from this many items (smaller: numpy, no dispatch).
-CHECK_COMPILED_FROM = 1 << 16
+# ``check_finite`` uses the compiled pass from this many items; smaller arrays take numpy's (at
+# 2^20 float32 items 0.5 ms at most, where the first compiled call may have to set up numba's
+# compiler target, 0.3 s: the digits demo's X, 86,000 items, would pay it at every start).
+CHECK_COMPILED_FROM = 1 << 20
 logger = logging.getLogger("backprop.fast")
 
 _runner_module = None

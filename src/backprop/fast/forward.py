@@ -3,11 +3,11 @@ preallocated buffers, so only the output and one chunk's activations are allocat
 chunk's activations stay in the CPU cache between layers.
 
 The products are numpy's (BLAS). Between them, bias and activation run in numpy, or in the
-compiled ``kernels.dense_forward_post`` (one pass instead of two or more) when those kernels are
-already loaded in this process, by training on the fast path. Predicting never loads them
-itself: importing numba and loading the kernels costs about 0.5 s, more than they save on any
-batch short of millions of rows. Both give the reference forward's outputs (the compiled
-softmax's exp is within 1 ulp of numpy's).
+compiled ``kernels.dense_forward_post`` (one pass instead of two or more) when numba has already
+loaded those kernels in this process (``kernels_loaded``), by training on the fast path.
+Predicting never loads them itself: importing numba and loading the kernels costs about 0.5 s,
+more than they save on any batch short of millions of rows. Both give the reference forward's
+outputs (the compiled softmax's exp is within 1 ulp of numpy's).
 
 The input check is folded in too (``check``): instead of a pass over all of X (25 ms for 60000 x
 784 float32, a fifth of the whole prediction), each chunk's first product X W is summed. A NaN
@@ -34,8 +34,11 @@ _KERNELS = "backprop.fast.kernels"
 
 
 def kernels_loaded() -> bool:
-    """True when the compiled kernels are already imported in this process."""
-    return _KERNELS in sys.modules
+    """True when the compiled kernels are imported and numba has already loaded one of them in
+    this process (``kernels.dispatched``); a fit through ``native.py`` alone leaves numba's
+    compiler target unset, and setting it up (0.3 s) costs more than the kernels save here."""
+    kernels = sys.modules.get(_KERNELS)
+    return kernels is not None and kernels.dispatched()
 
 
 def _numpy_post(layer):

@@ -692,3 +692,11 @@ def train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, slopes, b
             value *= 1.0 / w_total
         total += value
     return total
+
+
+def dispatched() -> bool:
+    """True once numba has compiled or loaded any kernel of this module in this process (its
+    compiler target is then set up, and loading one more from the disk cache costs little)."""
+    from numba.core.dispatcher import Dispatcher
+
+    return any(isinstance(f, Dispatcher) and f.signatures for f in list(globals().values()))

@@ -1,5 +1,6 @@
 """EpochRunner: prepares a network, its optimizer and the data once, then runs whole epochs in
-the compiled kernel (``kernels.train_epoch``). Used for small products
+the compiled kernel (``kernels.train_epoch``, or ``kernels.train_online`` per sample, called through
+its saved machine code, ``native.py``, where that loads). Used for small products
 (per-sample and small mini-batches); larger batches train in ``batched.BatchRunner`` (numpy, BLAS).
 
 Parameters and optimizer slots are copied into flat buffers before each epoch and back after it,
@@ -15,6 +16,7 @@ from ..layers import Dense
 from ..losses import SSE, MSE, BinaryCrossEntropy, HalfSSE, SoftmaxCrossEntropy
 from ..optimizers import SGD, Adam, Constant
 from . import kernels as K
+from . import native
 
 __all__ = ["EpochRunner", "unsupported", "optimizer_state", "activation_code", "ACTIVATION_CODES",
            "LOSS_CODES"]
@@ -205,8 +207,12 @@ class EpochRunner:
         # per-sample plain SGD without sample weights: the specialised kernel (train_online)
         self.online = (rows == 1 and weights is None and type(optimizer) is SGD
                        and not optimizer.momentum and not optimizer.weight_decay)
+        self._entry = None
         if self.online:
             self._online_views = self._views_for_online(network)
+            # the same kernel through its saved machine code (native.py: no 0.3 s numba set-up)
+            self._entry = native.online_entry(len(network.layers), dtype)
+            self._meta = native.meta_array(lay, self.n)
         # the live parameters and slots, and where each sits in the flat buffers
         self._param_views = lay.views(self.P, self.params, transposed=self.online)
         self._slot_views = [] if self.online else [lay.views(flat, arrays)
@@ -260,7 +266,10 @@ class EpochRunner:
         copy_in(self._param_views)
         for pairs in self._slot_views:
             copy_in(pairs)
-        if self.online:
+        if self._entry is not None:
+            total = self._run_entry(np.ascontiguousarray(order, np.int64),
+                                    np.ascontiguousarray(lrs, self.network.dtype))
+        elif self.online:
             total = K.train_online(
                 self.X, self.Y, order.astype(np.int64, copy=False), self.w_total, lrs, *self._online_views,
                 lay.acts, lay.slopes, lay.bias_mode, self.Ybuf, self.losses, self.loss_code,
@@ -277,6 +286,14 @@ class EpochRunner:
             copy_out(pairs)
         self.optimizer.t += len(lrs)
         return float(total)
+
+    def _run_entry(self, order, lrs) -> float:
+        lay = self.layout
+        self._meta[1] = order.shape[0]
+        arrays = (self.X, self.Y, order, lrs, self.P, self.Abuf, self.Zbuf, self.Dbuf, self.Ybuf,
+                  self.losses, lay.acts, lay.slopes, lay.bias_mode, self._meta)
+        return self._entry([a.ctypes.data for a in arrays], self.w_total, self.loss_code,
+                           self.from_logits, self.mean)
 
     def warm_up(self) -> None:
         """Compile (or load from the disk cache) the kernel for these types without training."""

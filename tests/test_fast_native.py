@@ -39,9 +39,11 @@ def _data(rng, net, n=23):
     return X, Y
 
 
-def _train(net, X, Y, loss, entry: bool, epochs=3):
-    run = runner.EpochRunner(net, X, Y, loss, SGD(0.2), 1)
-    assert run.online
+def _train(net, X, Y, loss, entry: bool, epochs=3, optimizer=None, batch_size=1, weights=None):
+    """(per-epoch losses, weights) of ``epochs`` epochs of an EpochRunner (plain SGD per sample
+    unless told otherwise), through the entry or, with ``entry=False``, the dispatcher."""
+    run = runner.EpochRunner(net, X, Y, loss, optimizer or SGD(0.2), batch_size, weights)
+    assert run.online is (optimizer is None and batch_size == 1)
     if not entry:
         run._entry = None
     assert (run._entry is not None) is entry
@@ -73,8 +75,8 @@ def test_fit_uses_the_entry_and_matches_the_reference_path(rng, monkeypatch):
     # fit(batch_size=1) on the fast path calls the entry once per epoch (and once to warm up),
     # never the dispatcher, and ends with the numpy reference path's weights.
     calls = []
-    original = native.OnlineEntry.__call__
-    monkeypatch.setattr(native.OnlineEntry, "__call__",
+    original = native.Entry.__call__
+    monkeypatch.setattr(native.Entry, "__call__",
                         lambda self, *a: calls.append(1) or original(self, *a))
     monkeypatch.setattr(runner.K, "train_online", None)  # the dispatcher, unusable
     nets = [_network(3, np.float64, seed=2) for _ in range(2)]
@@ -89,6 +91,62 @@ def test_fit_uses_the_entry_and_matches_the_reference_path(rng, monkeypatch):
 _BUILT = {}
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("optimizer", ["nesterov-decay", "adam-schedule"])
+@pytest.mark.parametrize("batch_size,width,weighted", [(4, 5, False), (6, 5, True), (32, 64, False)])
+def test_epoch_entry_gives_the_dispatchers_weights(rng, dtype, optimizer, batch_size, width, weighted):
+    # Mini-batches through train_epoch's entry and its dispatcher: loops only (batch 4 and 6,
+    # sample weights) and BLAS products (batch 32 x 64 x 64: numba's np.dot, SciPy's BLAS).
+    from backprop import Adam
+    from backprop.optimizers import InverseScaling
+
+    makers = {"nesterov-decay": lambda: SGD(0.05, momentum=0.8, nesterov=True, weight_decay=0.01),
+              "adam-schedule": lambda: Adam(InverseScaling(0.01, power_t=0.5))}
+    sizes = [width, width, width // 2 + 1, 3]
+    make = lambda: Network.from_sizes(sizes, activation="tanh", output_activation="softmax",  # noqa: E731
+                                      seed=9, dtype=dtype)
+    X, Y = _data(rng, make(), n=71)
+    weights = rng.random(71) + 0.5 if weighted else None
+    loss = get_loss("softmax_cross_entropy")
+    ours, ref = (_train(make(), X, Y, loss, entry, optimizer=makers[optimizer](), batch_size=batch_size,
+                        weights=weights) for entry in (True, False))
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(ours[0], ref[0], rtol=rtol)
+    for a, b in zip(ours[1], ref[1]):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+
+
+def test_fit_in_mini_batches_uses_the_epoch_entry(rng, monkeypatch):
+    calls = []
+    original = native.Entry.__call__
+    monkeypatch.setattr(native.Entry, "__call__",
+                        lambda self, *a: calls.append(self.kind) or original(self, *a))
+    monkeypatch.setattr(runner.K, "train_epoch", None)  # the dispatcher, unusable
+    nets = [_network(3, np.float64, seed=4) for _ in range(2)]
+    X, Y = _data(rng, nets[0], n=31)
+    for net, fast in zip(nets, (True, False)):
+        net.fit(X, Y, epochs=3, batch_size=4, optimizer=SGD(0.1, momentum=0.9), seed=3, fast=fast)
+    assert calls == ["epoch"] * 4
+    for a, b in zip(*(net.get_weights() for net in nets)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_epoch_entry_refuses_arrays_it_would_misread(rng):
+    # The compiled code trusts its pointers, so the call checks each array first.
+    net = _network(2, np.float64)
+    X, Y = _data(rng, net)
+    run = runner.EpochRunner(net, X, Y, get_loss("half_sse"), SGD(0.1, momentum=0.5), 4)
+    assert run._entry is not None
+    run.X = np.asfortranarray(run.X)
+    with pytest.raises(TypeError, match="argument X: expected a C-contiguous 2-d float64 array"):
+        run.run_epoch()
+    run.X = np.ascontiguousarray(run.X, np.float32)
+    with pytest.raises(TypeError, match="argument X: .* got float32"):
+        run.run_epoch()
+    with pytest.raises(TypeError, match="takes 32 arguments, got 1"):
+        run._entry(run.X)
+
+
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
     """An empty cache folder, no entry in memory, and ``_build`` counted (its first real result
@@ -98,11 +156,11 @@ def fresh_cache(tmp_path, monkeypatch):
     builds = []
     real = native._build
 
-    def counted(depth, dtype):
-        builds.append((depth, np.dtype(dtype).name))
-        if (depth, dtype) not in _BUILT:
-            _BUILT[(depth, dtype)] = real(depth, dtype)
-        return _BUILT[(depth, dtype)]
+    def counted(kind, depth, dtype):
+        builds.append((kind, depth, np.dtype(dtype).name))
+        if (kind, depth, dtype) not in _BUILT:
+            _BUILT[(kind, depth, dtype)] = real(kind, depth, dtype)
+        return _BUILT[(kind, depth, dtype)]
 
     monkeypatch.setattr(native, "_build", counted)
     return tmp_path / "backprop", builds
@@ -124,11 +182,11 @@ def test_cache_is_written_once_and_loaded(fresh_cache, rng):
     folder, builds = fresh_cache
     entry = native.online_entry(2, np.float64)
     files = sorted(p.name for p in folder.iterdir())
-    assert builds == [(2, "float64")] and len(files) == 1 and files[0].endswith(".nbx")
+    assert builds == [("online", 2, "float64")] and len(files) == 1 and files[0].endswith(".nbx")
     assert native.online_entry(2, np.float64) is entry  # once per process
     native._entries.clear()  # as in a new process
     loaded = native.online_entry(2, np.float64)
-    assert builds == [(2, "float64")] and loaded is not entry
+    assert builds == [("online", 2, "float64")] and loaded is not entry
     _works(loaded, rng)
 
 
@@ -166,7 +224,7 @@ def test_unwritable_cache_still_gives_an_entry(fresh_cache, rng, monkeypatch, tm
 
 
 def test_build_failure_falls_back_to_the_dispatcher(fresh_cache, rng, monkeypatch):
-    def broken(depth, dtype):
+    def broken(kind, depth, dtype):
         raise RuntimeError("no compiler today")
 
     monkeypatch.setattr(native, "_build", broken)
@@ -180,15 +238,15 @@ def test_build_failure_falls_back_to_the_dispatcher(fresh_cache, rng, monkeypatc
 
 
 def test_key_follows_what_the_code_depends_on(monkeypatch):
-    base = native.cache_key(3, np.float64)
-    assert native.cache_key(3, np.float64) == base
-    assert native.cache_key(3, np.float32) != base
-    assert native.cache_key(2, np.float64) != base
+    base = native.cache_key("online", 3, np.float64)
+    assert native.cache_key("online", 3, np.float64) == base
+    assert native.cache_key("online", 3, np.float32) != base
+    assert native.cache_key("online", 2, np.float64) != base
     monkeypatch.setenv("NUMBA_OPT", "1")
-    assert native.cache_key(3, np.float64) != base
+    assert native.cache_key("online", 3, np.float64) != base
     monkeypatch.delenv("NUMBA_OPT")
     monkeypatch.setenv("NUMBA_CACHE_DIR", "/elsewhere")  # where it is kept is not what it is
-    assert native.cache_key(3, np.float64) == base
+    assert native.cache_key("online", 3, np.float64) == base
 
 
 def test_entry_source_builds_the_runners_views():
@@ -216,24 +274,31 @@ net = Network.from_sizes([8, 6, 5, 4], activation="sigmoid", seed=1)
 rng = np.random.default_rng(0)
 X, Y = rng.random((40, 8)), rng.random((40, 4))
 net.fit(X, Y, epochs=3, batch_size=1, optimizer=SGD(0.3), shuffle=False)
+big = Network.from_sizes([64, 64, 4], activation="relu", seed=2)
+big.fit(np.tile(X, (1, 8)), Y, epochs=2, batch_size=32, optimizer=SGD(0.1, momentum=0.9), seed=0)
 print(json.dumps({{"arraymath": "numba.np.arraymath" in sys.modules,
-                  "weights": [w.ravel().tolist() for w in net.get_weights()]}}))
+                  "weights": [w.ravel().tolist() for w in net.get_weights()],
+                  "batches": [w.ravel().tolist() for w in big.get_weights()]}}))
 """
 
 
-def test_second_process_loads_the_entry_without_numbas_setup(tmp_path):
-    # The first process compiles and saves; the second loads the saved code, never sets up
-    # numba's compiler target, and trains to the same weights as the first and as numpy.
+def test_second_process_loads_the_entries_without_numbas_setup(tmp_path):
+    # The first process compiles and saves both entries (per sample; batches of 32 with BLAS
+    # products); the second loads the saved code, never sets up numba's compiler target, and
+    # trains to the same weights as the first and as numpy.
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     env.pop("BACKPROP_FAST", None)
     runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD.format(src=SRC)], env=env, check=True,
                                       capture_output=True, text=True).stdout) for _ in range(2)]
     assert runs[0]["arraymath"] and not runs[1]["arraymath"]
-    assert len(list((tmp_path / "backprop").glob("*.nbx"))) == 1
-    assert runs[0]["weights"] == runs[1]["weights"]
+    assert len(list((tmp_path / "backprop").glob("*.nbx"))) == 2
+    assert runs[0]["weights"] == runs[1]["weights"] and runs[0]["batches"] == runs[1]["batches"]
     net = Network.from_sizes([8, 6, 5, 4], activation="sigmoid", seed=1)
     rng = np.random.default_rng(0)
     X, Y = rng.random((40, 8)), rng.random((40, 4))
     net.fit(X, Y, epochs=3, batch_size=1, optimizer=SGD(0.3), shuffle=False, fast=False)
-    for ours, ref in zip(runs[1]["weights"], net.get_weights()):
-        np.testing.assert_allclose(ours, ref.ravel(), rtol=1e-12)
+    big = Network.from_sizes([64, 64, 4], activation="relu", seed=2)
+    big.fit(np.tile(X, (1, 8)), Y, epochs=2, batch_size=32, optimizer=SGD(0.1, momentum=0.9), seed=0,
+            fast=False)
+    for ours, ref in zip(runs[1]["weights"] + runs[1]["batches"], net.get_weights() + big.get_weights()):
+        np.testing.assert_allclose(ours, ref.ravel(), rtol=1e-12, atol=1e-15)

@@ -25,8 +25,8 @@ not apply.
 
 Compiled kernels are cached on disk (numba ``cache=True``), next to this file or, when that is
 read-only, in numba's per-user cache directory; when neither can be written, in a temporary
-directory (set ``NUMBA_CACHE_DIR`` to choose). The per-sample kernel is also saved as machine
-code of its own (``native.py``), which a later process loads without setting up numba's
+directory (set ``NUMBA_CACHE_DIR`` to choose). The two epoch kernels are also saved as machine
+code of their own (``native.py``), which a later process loads without setting up numba's
 compiler (0.3 s of the start otherwise). The first compilation takes a while: it is
 announced once per process on the ``backprop.fast`` logger at INFO level ("compiling kernels
 (first run only)..."); the core never prints, the command line shows it.

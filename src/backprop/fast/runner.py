@@ -1,6 +1,6 @@
 """EpochRunner: prepares a network, its optimizer and the data once, then runs whole epochs in
-the compiled kernel (``kernels.train_epoch``, or ``kernels.train_online`` per sample, called through
-its saved machine code, ``native.py``, where that loads). Used for small products
+the compiled kernel (``kernels.train_epoch``, or ``kernels.train_online`` per sample; each called
+through its saved machine code, ``native.py``, where that loads). Used for small products
 (per-sample and small mini-batches); larger batches train in ``batched.BatchRunner`` (numpy, BLAS).
 
 Parameters and optimizer slots are copied into flat buffers before each epoch and back after it,
@@ -207,12 +207,14 @@ class EpochRunner:
         # per-sample plain SGD without sample weights: the specialised kernel (train_online)
         self.online = (rows == 1 and weights is None and type(optimizer) is SGD
                        and not optimizer.momentum and not optimizer.weight_decay)
-        self._entry = None
+        # the kernel through its saved machine code (native.py: no 0.3 s numba set-up), or None
+        # for its numba dispatcher
         if self.online:
             self._online_views = self._views_for_online(network)
-            # the same kernel through its saved machine code (native.py: no 0.3 s numba set-up)
             self._entry = native.online_entry(len(network.layers), dtype)
             self._meta = native.meta_array(lay, self.n)
+        else:
+            self._entry = native.epoch_entry(dtype)
         # the live parameters and slots, and where each sits in the flat buffers
         self._param_views = lay.views(self.P, self.params, transposed=self.online)
         self._slot_views = [] if self.online else [lay.views(flat, arrays)
@@ -266,17 +268,18 @@ class EpochRunner:
         copy_in(self._param_views)
         for pairs in self._slot_views:
             copy_in(pairs)
-        if self._entry is not None:
-            total = self._run_entry(np.ascontiguousarray(order, np.int64),
-                                    np.ascontiguousarray(lrs, self.network.dtype))
+        order = np.ascontiguousarray(order, np.int64)
+        lrs = np.ascontiguousarray(lrs, self.network.dtype)
+        if self.online and self._entry is not None:
+            total = self._run_entry(order, lrs)
         elif self.online:
             total = K.train_online(
-                self.X, self.Y, order.astype(np.int64, copy=False), self.w_total, lrs, *self._online_views,
+                self.X, self.Y, order, self.w_total, lrs, *self._online_views,
                 lay.acts, lay.slopes, lay.bias_mode, self.Ybuf, self.losses, self.loss_code,
                 self.from_logits, self.mean)
         else:
-            total = K.train_epoch(
-                self.X, self.Y, order.astype(np.int64, copy=False), self.batch_size, self.weights,
+            total = (self._entry or K.train_epoch)(
+                self.X, self.Y, order, self.batch_size, self.weights,
                 self.w_total, lrs, self.optimizer.t, lay.sizes, lay.w_off, lay.b_off, lay.a_off,
                 lay.z_off, lay.acts, lay.slopes, lay.bias_mode, self.P, self.G, self.S[0], self.S[1],
                 self.Abuf, self.Zbuf, self.Dbuf, self.Ybuf, self.losses, self.wb, self.coef,

@@ -75,9 +75,9 @@ def test_fit_uses_the_entry_and_matches_the_reference_path(rng, monkeypatch):
     # fit(batch_size=1) on the fast path calls the entry once per epoch (and once to warm up),
     # never the dispatcher, and ends with the numpy reference path's weights.
     calls = []
-    original = native.Entry.__call__
-    monkeypatch.setattr(native.Entry, "__call__",
-                        lambda self, *a: calls.append(1) or original(self, *a))
+    original = native.Call.__call__
+    monkeypatch.setattr(native.Call, "__call__",
+                        lambda self, **a: calls.append(1) or original(self, **a))
     monkeypatch.setattr(runner.K, "train_online", None)  # the dispatcher, unusable
     nets = [_network(3, np.float64, seed=2) for _ in range(2)]
     X, Y = _data(rng, nets[0], n=31)
@@ -118,9 +118,9 @@ def test_epoch_entry_gives_the_dispatchers_weights(rng, dtype, optimizer, batch_
 
 def test_fit_in_mini_batches_uses_the_epoch_entry(rng, monkeypatch):
     calls = []
-    original = native.Entry.__call__
-    monkeypatch.setattr(native.Entry, "__call__",
-                        lambda self, *a: calls.append(self.kind) or original(self, *a))
+    original = native.Call.__call__
+    monkeypatch.setattr(native.Call, "__call__",
+                        lambda self, **a: calls.append(self.entry.kind) or original(self, **a))
     monkeypatch.setattr(runner.K, "train_epoch", None)  # the dispatcher, unusable
     nets = [_network(3, np.float64, seed=4) for _ in range(2)]
     X, Y = _data(rng, nets[0], n=31)
@@ -131,20 +131,25 @@ def test_fit_in_mini_batches_uses_the_epoch_entry(rng, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
-def test_epoch_entry_refuses_arrays_it_would_misread(rng):
-    # The compiled code trusts its pointers, so the call checks each array first.
+def test_entry_refuses_arrays_it_would_misread(rng):
+    # The compiled code trusts its pointers, so a Call checks each array when it is bound.
     net = _network(2, np.float64)
     X, Y = _data(rng, net)
     run = runner.EpochRunner(net, X, Y, get_loss("half_sse"), SGD(0.1, momentum=0.5), 4)
-    assert run._entry is not None
-    run.X = np.asfortranarray(run.X)
-    with pytest.raises(TypeError, match="argument X: expected a C-contiguous 2-d float64 array"):
-        run.run_epoch()
-    run.X = np.ascontiguousarray(run.X, np.float32)
-    with pytest.raises(TypeError, match="argument X: .* got float32"):
-        run.run_epoch()
-    with pytest.raises(TypeError, match="takes 32 arguments, got 1"):
-        run._entry(run.X)
+    call = run._entry
+    args = run._kernel_args(np.arange(5), np.zeros(2))
+    args["X"] = np.asfortranarray(X)
+    with pytest.raises(TypeError, match="epoch entry argument X: expected a C-contiguous 2-d float64 "
+                                        r"array, got float64 \(23, 6\)"):
+        call.entry.prepare(**args)
+    with pytest.raises(TypeError, match="argument order: .* 1-d int64 array, got int32"):
+        call(order=np.arange(4, dtype=np.int32))
+    with pytest.raises(TypeError, match="argument lrs: .* 1-d float64 array, got float64 \\(2, 2\\)"):
+        call(lrs=np.zeros((2, 2)))
+    del args["hyper"]
+    args["extra"] = 1
+    with pytest.raises(TypeError, match=r"missing \['hyper'\], unexpected \['extra'\]"):
+        call.entry.prepare(**args)
 
 
 @pytest.fixture
@@ -171,7 +176,7 @@ def _works(entry, rng):
     net, ref = _network(2, np.float64), _network(2, np.float64)
     X, Y = _data(rng, net)
     run = runner.EpochRunner(net, X, Y, get_loss("half_sse"), SGD(0.2), 1)
-    run._entry = entry
+    run._entry = entry.prepare(**run._kernel_args(np.zeros(0, np.int64), np.zeros(0)))
     run.run_epoch(np.random.default_rng(7))  # _train's first shuffle
     _train(ref, X, Y, get_loss("half_sse"), entry=False, epochs=1)
     for a, b in zip(net.get_weights(), ref.get_weights()):
@@ -249,20 +254,23 @@ def test_key_follows_what_the_code_depends_on(monkeypatch):
     assert native.cache_key("online", 3, np.float64) == base
 
 
-def test_entry_source_builds_the_runners_views():
-    # The generated entry reads its sizes and offsets where meta_array writes them.
+def test_online_source_builds_the_runners_views():
+    # The generated entry reads the layers' sizes and offsets where meta_array writes them, and
+    # each array's shape where a Call writes it.
     net = _network(3, np.float64)
     lay = runner._Layout(net, 1)
-    meta = native.meta_array(lay, 23)
-    source = native.entry_source(3)
-    head = len(meta) - (5 * 3 + 2)
-    assert head == native._META_HEAD
-    assert f"carray(meta_p, ({len(meta)},))" in source
-    assert list(meta[:5]) == [23, 0, lay.n_params, lay.a_size, lay.z_size]
-    # last W's offset, last bias's offset, output activations' offset, as the runner's views use
-    assert f"P[meta[{head + 4 + 2}]:meta[{head + 4 + 2}] + meta[{head + 2}] * meta[{head + 3}]]" in source
-    assert meta[head + 4 + 2] == lay.w_off[2] and meta[head + 4 + 3 + 2] == lay.b_off[2]
-    assert meta[head + 4 + 6 + 3] == lay.a_off[3] and meta[head + 4 + 6 + 4 + 2] == lay.z_off[2]
+    meta = native.meta_array(lay)
+    source = native.online_source(3)
+    assert len(meta) == 5 * 3 + 2
+    assert list(meta[:4]) == list(lay.sizes) and meta[4 + 2] == lay.w_off[2]
+    assert meta[4 + 3 + 2] == lay.b_off[2] and meta[4 + 6 + 3] == lay.a_off[3]
+    assert meta[4 + 6 + 4 + 2] == lay.z_off[2]
+    # last W from its offset and the sizes of its two layers; X from shapes 0 and 1, Y from 2, 3
+    assert "P[meta[6]:meta[6] + meta[2] * meta[3]].reshape((meta[3], meta[2]))" in source
+    assert "(P[meta[9]:meta[9] + meta[3]] if meta[9] >= 0 else P[0:0])" in source
+    assert "X = carray(X_p, (shapes[0], shapes[1]))" in source
+    assert "Y = carray(Y_p, (shapes[2], shapes[3]))" in source
+    assert "from_logits = from_logits_i != 0" in source
 
 
 CHILD = r"""

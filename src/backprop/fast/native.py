@@ -42,18 +42,19 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["online_entry", "epoch_entry", "Entry", "EPOCH_ARGS", "cache_dir", "cache_key",
-           "entry_source", "epoch_source", "meta_array"]
+__all__ = ["online_entry", "epoch_entry", "Entry", "Call", "ONLINE_ARGS", "EPOCH_ARGS", "cache_dir",
+           "cache_key", "online_source", "epoch_source", "meta_array"]
 
 FORMAT = 1
 logger = logging.getLogger("backprop.fast")
 _SOURCES = ("kernels.py", "vexp.py", "vectors.py", "native.py")
 _entries: dict = {}  # (kind, depth, dtype name) -> Entry or None, once per process
-# The online entry's arguments: 14 pointers, w_total, loss_code, from_logits, mean.
-_POINTERS = ("X", "Y", "order", "lrs", "P", "A", "Z", "D", "Ybuf", "losses", "acts", "slopes",
-             "bias_mode", "meta")
-# ``kernels.train_epoch``'s arguments, in order: arrays of the network's dtype ("R"), int64 ("I")
-# or float64 ("F") with their number of dimensions; scalars int ("i"), float ("f"), bool ("b").
+
+# An entry's arguments, in order: arrays of the network's dtype ("R"), int64 ("I") or float64
+# ("F") with their number of dimensions; scalars int ("i"), float ("f") or bool ("b", passed as
+# an int). The C function takes a pointer per array, then one to the int64 array of all their
+# shapes (in this order), then the scalars.
+# ``kernels.train_epoch``'s own arguments:
 EPOCH_ARGS = (("X", "R2"), ("Y", "R2"), ("order", "I1"), ("batch_size", "i"), ("weights", "F1"),
               ("w_total", "f"), ("lrs", "R1"), ("t0", "i"), ("sizes", "I1"), ("w_off", "I1"),
               ("b_off", "I1"), ("a_off", "I1"), ("z_off", "I1"), ("acts", "I1"), ("slopes", "F1"),
@@ -61,104 +62,92 @@ EPOCH_ARGS = (("X", "R2"), ("Y", "R2"), ("order", "I1"), ("batch_size", "i"), ("
               ("Abuf", "R1"), ("Zbuf", "R1"), ("Dbuf", "R1"), ("Ybuf", "R2"), ("losses", "F1"),
               ("wb", "F1"), ("coef", "R1"), ("loss_code", "i"), ("from_logits", "b"), ("mean", "b"),
               ("opt", "i"), ("hyper", "F1"))
-_EPOCH_ARRAYS = [(name, code) for name, code in EPOCH_ARGS if code[0].isupper()]
-_EPOCH_SCALARS = [(name, code) for name, code in EPOCH_ARGS if code[0].islower()]
-_META_HEAD = 5  # n, steps, n_params, a_size, z_size; then sizes, w_off, b_off, a_off, z_off
+# ``kernels.train_online``'s, with the flat buffers and their layout (``meta_array``) in place of
+# its per-layer views, which the entry makes:
+ONLINE_ARGS = (("X", "R2"), ("Y", "R2"), ("order", "I1"), ("w_total", "f"), ("lrs", "R1"),
+               ("P", "R1"), ("A", "R1"), ("Z", "R1"), ("D", "R1"), ("meta", "I1"), ("acts", "I1"),
+               ("slopes", "F1"), ("bias_mode", "I1"), ("Ybuf", "R2"), ("losses", "F1"),
+               ("loss_code", "i"), ("from_logits", "b"), ("mean", "b"))
+_SPECS = {"online": ONLINE_ARGS, "epoch": EPOCH_ARGS}
 
 
-def meta_array(layout, n: int) -> np.ndarray:
-    """The int64 array the entry reads its sizes and offsets from (``runner._Layout``); slot 1,
-    the number of steps, is set per call."""
-    head = [n, 0, layout.n_params, layout.a_size, layout.z_size]
-    return np.concatenate([head, layout.sizes, layout.w_off, layout.b_off, layout.a_off,
+def _arrays(spec):
+    return [(name, code) for name, code in spec if code[0].isupper()]
+
+
+def _scalars(spec):
+    return [(name, code) for name, code in spec if code[0].islower()]
+
+
+def meta_array(layout) -> np.ndarray:
+    """The int64 array the online entry reads the layers' sizes and offsets from (a
+    ``runner._Layout``): sizes, w_off, b_off, a_off, z_off."""
+    return np.concatenate([layout.sizes, layout.w_off, layout.b_off, layout.a_off,
                            layout.z_off]).astype(np.int64)
 
 
-def entry_source(depth: int) -> str:
-    """Python source of the entry for ``depth`` layers: views of the flat buffers (as
-    ``runner.EpochRunner._views_for_online`` makes them), then ``train_online``."""
+def _header(spec) -> str:
+    """The entry's ``def`` line and the lines that make its arguments: each array from its pointer
+    and its shape, each bool from its int."""
+    pointers = [f"{name}_p" for name, _ in _arrays(spec)]
+    scalars = [f"{name}_i" if code == "b" else name for name, code in _scalars(spec)]
+    lines, at = [], 0
+    for name, code in _arrays(spec):
+        dims = [f"shapes[{at + d}]" for d in range(int(code[1]))]
+        at += len(dims)
+        shape = ", ".join(dims) + ("," if len(dims) == 1 else "")
+        lines.append(f"    {name} = carray({name}_p, ({shape}))")
+    lines += [f"    {name} = {name}_i != 0" for name, code in _scalars(spec) if code == "b"]
+    return "\n".join([f"def entry({', '.join(pointers + ['shapes_p'] + scalars)}):",
+                      f"    shapes = carray(shapes_p, ({at},))", *lines])
+
+
+def online_source(depth: int) -> str:
+    """Python source of the entry of ``train_online`` for ``depth`` layers: the per-layer views
+    of the flat buffers (as ``runner.EpochRunner._views_for_online`` makes them), then the call."""
     L = depth
 
     def at(block, i):
         start = {"size": 0, "w": L + 1, "b": 2 * L + 1, "a": 3 * L + 1, "z": 4 * L + 2}[block]
-        return f"meta[{_META_HEAD + start + i}]"
+        return f"meta[{start + i}]"
 
-    sizes = [at("size", i) for i in range(L + 1)]
-    wts = [f"P[{at('w', l)}:{at('w', l)} + {sizes[l]} * {sizes[l + 1]}]"
-           f".reshape(({sizes[l + 1]}, {sizes[l]}))" for l in range(L)]
-    bs = [f"(P[{at('b', l)}:{at('b', l)} + {sizes[l + 1]}] if {at('b', l)} >= 0 else P[0:0])"
-          for l in range(L)]
-    As = [f"A[{at('a', l)}:{at('a', l)} + {sizes[l]}]" for l in range(L + 1)]
-    Zs = [f"Z[{at('z', l)}:{at('z', l)} + {sizes[l + 1]}]" for l in range(L)]
-    Ds = [f"D[{at('z', l)}:{at('z', l)} + {sizes[l + 1]}]" for l in range(L)]
-    n_meta = _META_HEAD + 5 * L + 2
-    tup = lambda items: "(" + ", ".join(items) + ",)"
-    return f"""
-def entry({", ".join(p + "_p" for p in _POINTERS)}, w_total, loss_code, from_logits, mean):
-    meta = carray(meta_p, ({n_meta},))
-    n, steps, n_params, a_size, z_size = meta[0], meta[1], meta[2], meta[3], meta[4]
-    P = carray(P_p, (n_params,))
-    A = carray(A_p, (a_size,))
-    Z = carray(Z_p, (z_size,))
-    D = carray(D_p, (z_size,))
-    return train_online(
-        carray(X_p, (n, {sizes[0]})), carray(Y_p, (n, {sizes[L]})), carray(order_p, (steps,)), w_total,
-        carray(lrs_p, (steps,)), {tup(wts)}, {tup(bs)}, {tup(As)}, {tup(Zs)}, {tup(Ds)},
-        carray(acts_p, ({L},)), carray(slopes_p, ({L},)), carray(bias_mode_p, ({L},)),
-        carray(Ybuf_p, (1, {sizes[L]})), carray(losses_p, (1,)), loss_code, from_logits != 0, mean != 0)
-"""
+    s = [at("size", i) for i in range(L + 1)]
+    views = {
+        "Wts": [f"P[{at('w', l)}:{at('w', l)} + {s[l]} * {s[l + 1]}].reshape(({s[l + 1]}, {s[l]}))"
+                for l in range(L)],
+        "bs": [f"(P[{at('b', l)}:{at('b', l)} + {s[l + 1]}] if {at('b', l)} >= 0 else P[0:0])"
+               for l in range(L)],
+        "As": [f"A[{at('a', l)}:{at('a', l)} + {s[l]}]" for l in range(L + 1)],
+        "Zs": [f"Z[{at('z', l)}:{at('z', l)} + {s[l + 1]}]" for l in range(L)],
+        "Ds": [f"D[{at('z', l)}:{at('z', l)} + {s[l + 1]}]" for l in range(L)],
+    }
+    lines = [f"    {name} = ({', '.join(items)},)" for name, items in views.items()]
+    return "\n".join([_header(ONLINE_ARGS), *lines,
+                      "    return train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, "
+                      "slopes, bias_mode, Ybuf, losses, loss_code, from_logits, mean)", ""])
 
 
 def epoch_source() -> str:
-    """Python source of the entry of ``train_epoch``: each array from its pointer and its shape
-    (read from ``shapes``, in argument order), then the kernel."""
-    pointers = [f"{name}_p" for name, _ in _EPOCH_ARRAYS]
-    scalars = [name for name, _ in _EPOCH_SCALARS]
-    shape_at, args = 0, []
-    for name, code in EPOCH_ARGS:
-        if code[0].islower():
-            args.append(f"{name} != 0" if code == "b" else name)
-            continue
-        dims = ", ".join(f"shapes[{shape_at + d}]" for d in range(int(code[1])))
-        shape_at += int(code[1])
-        args.append(f"carray({name}_p, ({dims},))")
-    call = ",\n        ".join(args)
-    return f"""
-def entry({", ".join(pointers)}, shapes_p, {", ".join(scalars)}):
-    shapes = carray(shapes_p, ({shape_at},))
-    return train_epoch(
-        {call})
-"""
+    """Python source of the entry of ``train_epoch``: its arguments made, then the call."""
+    names = ", ".join(name for name, _ in EPOCH_ARGS)
+    return "\n".join([_header(EPOCH_ARGS), f"    return train_epoch({names})", ""])
 
 
-def _types(dtype):
+def _signature(kind: str, dtype):
     from numba import types
 
     real = types.float32 if np.dtype(dtype) == np.float32 else types.float64
-    return types, real
-
-
-def _online_signature(dtype):
-    types, real = _types(dtype)
-    kinds = {"order": types.int64, "acts": types.int64, "bias_mode": types.int64, "meta": types.int64,
-             "slopes": types.float64, "losses": types.float64}
-    args = [types.CPointer(kinds.get(name, real)) for name in _POINTERS]
-    return types.float64(*args, types.float64, types.int64, types.int64, types.int64)
-
-
-def _epoch_signature(dtype):
-    types, real = _types(dtype)
     element = {"R": real, "I": types.int64, "F": types.float64}
-    pointers = [types.CPointer(element[code[0]]) for _, code in _EPOCH_ARRAYS]
-    scalars = [types.float64 if code == "f" else types.int64 for _, code in _EPOCH_SCALARS]
+    spec = _SPECS[kind]
+    pointers = [types.CPointer(element[code[0]]) for _, code in _arrays(spec)]
+    scalars = [types.float64 if code == "f" else types.int64 for _, code in _scalars(spec)]
     return types.float64(*pointers, types.CPointer(types.int64), *scalars)
 
 
 def _c_arguments(kind: str):
-    if kind == "online":
-        return [ctypes.c_void_p] * len(_POINTERS) + [ctypes.c_double] + [ctypes.c_int64] * 3
-    scalars = [ctypes.c_double if code == "f" else ctypes.c_int64 for _, code in _EPOCH_SCALARS]
-    return [ctypes.c_void_p] * (len(_EPOCH_ARRAYS) + 1) + scalars
+    spec = _SPECS[kind]
+    scalars = [ctypes.c_double if code == "f" else ctypes.c_int64 for _, code in _scalars(spec)]
+    return [ctypes.c_void_p] * (len(_arrays(spec)) + 1) + scalars
 
 
 def cache_key(kind: str, depth: int, dtype) -> str:
@@ -199,44 +188,69 @@ def _cache_file(kind: str, depth: int, dtype, key: str) -> str:
 
 
 class Entry:
-    """A kernel called through a C function pointer; keeps the library that holds the code
-    alive as long as it is. ``kind``: "online" (``train_online``: ``__call__`` takes the data
-    addresses of the arrays named in ``_POINTERS``, then w_total, loss_code, from_logits, mean)
-    or "epoch" (``train_epoch``: ``__call__`` takes its own arguments, ``EPOCH_ARGS``)."""
+    """A kernel's entry (``kind`` "online" or "epoch", one dtype) called through a C function
+    pointer; keeps the library that holds the code alive as long as it is. ``prepare`` binds
+    it to one runner's arrays."""
 
     def __init__(self, library, name: str, kind: str, dtype):
         self.library, self.kind, self.dtype = library, kind, np.dtype(dtype)
+        self.spec = _SPECS[kind]
         address = library.get_pointer_to_function(name)
         if not address:
             raise RuntimeError(f"entry {name} not found in its library")
         self.function = ctypes.CFUNCTYPE(ctypes.c_double, *_c_arguments(kind))(address)
 
-    def __call__(self, *args) -> float:
-        if self.kind == "online":
-            pointers, w_total, loss_code, from_logits, mean = args
-            return self.function(*pointers, w_total, loss_code, int(from_logits), int(mean))
-        return self.function(*self._epoch_arguments(args))
+    def prepare(self, **args) -> "Call":
+        """A ``Call`` with these arguments (every name of the spec)."""
+        return Call(self, args)
 
-    def _epoch_arguments(self, args) -> list:
-        """Pointers, the shapes array's pointer and the scalars; every array is checked for its
-        dtype and C order first, as the compiled code trusts them blindly."""
-        if len(args) != len(EPOCH_ARGS):
-            raise TypeError(f"train_epoch takes {len(EPOCH_ARGS)} arguments, got {len(args)}")
-        element = {"R": self.dtype, "I": np.dtype(np.int64), "F": np.dtype(np.float64)}
-        pointers, shapes, scalars = [], [], []
-        for (name, code), value in zip(EPOCH_ARGS, args):
-            if code[0].islower():
-                scalars.append(int(value) if code != "f" else float(value))
+
+class Call:
+    """An entry bound to one set of arguments, each array checked and converted once (its
+    dtype, dimensions and C order: the compiled code trusts the pointers blindly). Calling it
+    with some of them replaced (``call(order=..., lrs=..., t0=...)``) checks and converts only
+    those, so a call costs about what numba's own dispatch does."""
+
+    def __init__(self, entry: Entry, args: dict):
+        spec = entry.spec
+        if set(args) != {name for name, _ in spec}:
+            missing = sorted({name for name, _ in spec} - set(args))
+            extra = sorted(set(args) - {name for name, _ in spec})
+            raise TypeError(f"the {entry.kind} entry needs {[n for n, _ in spec]}; "
+                            f"missing {missing}, unexpected {extra}")
+        self.entry, self.function = entry, entry.function
+        self._element = {"R": entry.dtype, "I": np.dtype(np.int64), "F": np.dtype(np.float64)}
+        self._where = {}  # name -> (index in the C arguments, first index in shapes, code)
+        arrays, scalars, n_dims = _arrays(spec), _scalars(spec), 0
+        for i, (name, code) in enumerate(arrays):
+            self._where[name] = (i, n_dims, code)
+            n_dims += int(code[1])
+        for i, (name, code) in enumerate(scalars):
+            self._where[name] = (len(arrays) + 1 + i, None, code)
+        self._shapes = np.zeros(n_dims, np.int64)
+        self._c = [None] * (len(arrays) + 1 + len(scalars))
+        self._c[len(arrays)] = self._shapes.ctypes.data
+        self._keep = dict(args)  # the arrays stay alive as long as their pointers are used
+        self._set(args)
+
+    def _set(self, args: dict) -> None:
+        for name, value in args.items():
+            index, shape_at, code = self._where[name]
+            if shape_at is None:
+                self._c[index] = float(value) if code == "f" else int(value)
                 continue
-            if (value.dtype != element[code[0]] or value.ndim != int(code[1])
-                    or not value.flags.c_contiguous):
-                want = f"{int(code[1])}-d {element[code[0]].name}"
-                raise TypeError(f"train_epoch argument {name}: expected a C-contiguous {want} "
-                                f"array, got {value.dtype.name} {value.shape}")
-            pointers.append(value.ctypes.data)
-            shapes.extend(value.shape)
-        self._shapes = np.array(shapes, np.int64)  # kept alive until the next call
-        return [*pointers, self._shapes.ctypes.data, *scalars]
+            want = self._element[code[0]]
+            if value.dtype != want or value.ndim != int(code[1]) or not value.flags.c_contiguous:
+                raise TypeError(f"{self.entry.kind} entry argument {name}: expected a C-contiguous "
+                                f"{code[1]}-d {want.name} array, got {value.dtype.name} {value.shape}")
+            self._shapes[shape_at:shape_at + value.ndim] = value.shape
+            self._c[index] = value.ctypes.data
+            self._keep[name] = value
+
+    def __call__(self, **changes) -> float:
+        if changes:
+            self._set(changes)
+        return self.function(*self._c)
 
 
 def _codegen():
@@ -256,10 +270,9 @@ def _build(kind: str, depth: int, dtype):
 
     namespace = {"carray": carray, "train_online": kernels.train_online,
                  "train_epoch": kernels.train_epoch, "__name__": __name__}
-    source = entry_source(depth) if kind == "online" else epoch_source()
+    source = online_source(depth) if kind == "online" else epoch_source()
     exec(compile(source, f"<backprop.fast.native {kind} entry, depth {depth}>", "exec"), namespace)
-    signature = _online_signature(dtype) if kind == "online" else _epoch_signature(dtype)
-    compiled = cfunc(signature, error_model="numpy")(namespace["entry"])
+    compiled = cfunc(_signature(kind, dtype), error_model="numpy")(namespace["entry"])
     return compiled._library, compiled.native_name
 
 

@@ -211,10 +211,11 @@ class EpochRunner:
         # for its numba dispatcher
         if self.online:
             self._online_views = self._views_for_online(network)
-            self._entry = native.online_entry(len(network.layers), dtype)
-            self._meta = native.meta_array(lay, self.n)
+            entry = native.online_entry(len(network.layers), dtype)
         else:
-            self._entry = native.epoch_entry(dtype)
+            entry = native.epoch_entry(dtype)
+        empty = self._kernel_args(np.zeros(0, np.int64), np.zeros(0, dtype))  # order, lrs: per call
+        self._entry = entry and entry.prepare(**empty)
         # the live parameters and slots, and where each sits in the flat buffers
         self._param_views = lay.views(self.P, self.params, transposed=self.online)
         self._slot_views = [] if self.online else [lay.views(flat, arrays)
@@ -263,6 +264,24 @@ class EpochRunner:
         order = rng.permutation(self.n) if rng is not None else self._arange
         return self._run(order, self._learning_rates())
 
+    def _kernel_args(self, order, lrs) -> dict:
+        """The arguments of the kernel's entry (``native.ONLINE_ARGS`` or ``native.EPOCH_ARGS``);
+        for ``train_epoch`` also those of its dispatcher."""
+        lay = self.layout
+        args = dict(X=self.X, Y=self.Y, order=order, w_total=self.w_total, lrs=lrs, acts=lay.acts,
+                    slopes=lay.slopes, bias_mode=lay.bias_mode, P=self.P, Ybuf=self.Ybuf,
+                    losses=self.losses, loss_code=self.loss_code, from_logits=self.from_logits,
+                    mean=self.mean)
+        if self.online:
+            args.update(A=self.Abuf, Z=self.Zbuf, D=self.Dbuf, meta=native.meta_array(lay))
+        else:
+            args.update(batch_size=self.batch_size, weights=self.weights, t0=self.optimizer.t,
+                        sizes=lay.sizes, w_off=lay.w_off, b_off=lay.b_off, a_off=lay.a_off,
+                        z_off=lay.z_off, G=self.G, S1=self.S[0], S2=self.S[1], Abuf=self.Abuf,
+                        Zbuf=self.Zbuf, Dbuf=self.Dbuf, wb=self.wb, coef=self.coef, opt=self.opt,
+                        hyper=self.hyper)
+        return args
+
     def _run(self, order, lrs) -> float:
         lay = self.layout
         copy_in(self._param_views)
@@ -270,33 +289,23 @@ class EpochRunner:
             copy_in(pairs)
         order = np.ascontiguousarray(order, np.int64)
         lrs = np.ascontiguousarray(lrs, self.network.dtype)
-        if self.online and self._entry is not None:
-            total = self._run_entry(order, lrs)
+        if self._entry is not None:
+            changes = dict(order=order, lrs=lrs) if self.online else dict(order=order, lrs=lrs,
+                                                                         t0=self.optimizer.t)
+            total = self._entry(**changes)
         elif self.online:
             total = K.train_online(
                 self.X, self.Y, order, self.w_total, lrs, *self._online_views,
                 lay.acts, lay.slopes, lay.bias_mode, self.Ybuf, self.losses, self.loss_code,
                 self.from_logits, self.mean)
         else:
-            total = (self._entry or K.train_epoch)(
-                self.X, self.Y, order, self.batch_size, self.weights,
-                self.w_total, lrs, self.optimizer.t, lay.sizes, lay.w_off, lay.b_off, lay.a_off,
-                lay.z_off, lay.acts, lay.slopes, lay.bias_mode, self.P, self.G, self.S[0], self.S[1],
-                self.Abuf, self.Zbuf, self.Dbuf, self.Ybuf, self.losses, self.wb, self.coef,
-                self.loss_code, self.from_logits, self.mean, self.opt, self.hyper)
+            args = self._kernel_args(order, lrs)
+            total = K.train_epoch(*(args[name] for name, _ in native.EPOCH_ARGS))
         copy_out(self._param_views)
         for pairs in self._slot_views:
             copy_out(pairs)
         self.optimizer.t += len(lrs)
         return float(total)
-
-    def _run_entry(self, order, lrs) -> float:
-        lay = self.layout
-        self._meta[1] = order.shape[0]
-        arrays = (self.X, self.Y, order, lrs, self.P, self.Abuf, self.Zbuf, self.Dbuf, self.Ybuf,
-                  self.losses, lay.acts, lay.slopes, lay.bias_mode, self._meta)
-        return self._entry([a.ctypes.data for a in arrays], self.w_total, self.loss_code,
-                           self.from_logits, self.mean)
 
     def warm_up(self) -> None:
         """Compile (or load from the disk cache) the kernel for these types without training."""

@@ -78,6 +78,7 @@ def test_fit_uses_the_entry_and_matches_the_reference_path(rng, monkeypatch):
     original = native.Call.__call__
     monkeypatch.setattr(native.Call, "__call__",
                         lambda self, **a: calls.append(1) or original(self, **a))
+    assert native.online_entry(3, np.float64) is not None  # built (it compiles the kernel) first
     monkeypatch.setattr(runner.K, "train_online", None)  # the dispatcher, unusable
     nets = [_network(3, np.float64, seed=2) for _ in range(2)]
     X, Y = _data(rng, nets[0], n=31)
@@ -121,6 +122,7 @@ def test_fit_in_mini_batches_uses_the_epoch_entry(rng, monkeypatch):
     original = native.Call.__call__
     monkeypatch.setattr(native.Call, "__call__",
                         lambda self, **a: calls.append(self.entry.kind) or original(self, **a))
+    assert native.epoch_entry(np.float64) is not None  # built (it compiles the kernel) first
     monkeypatch.setattr(runner.K, "train_epoch", None)  # the dispatcher, unusable
     nets = [_network(3, np.float64, seed=4) for _ in range(2)]
     X, Y = _data(rng, nets[0], n=31)

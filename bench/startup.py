@@ -26,7 +26,8 @@ def timed_fit(*args, **kwargs):
     from backprop import LambdaCallback
     def first(state):
         if state.epoch == 0:
-            print("FIRST_EPOCH", since_start(), "SKLEARN", "sklearn" in sys.modules, file=sys.stderr)
+            print("FIRST_EPOCH", since_start(), "SKLEARN", "sklearn" in sys.modules, "NUMBA_SETUP",
+                  "numba.np.arraymath" in sys.modules, file=sys.stderr)
     kwargs["callbacks"] = list(kwargs.get("callbacks", ())) + [LambdaCallback(on_epoch_end=first)]
     return fit(*args, **kwargs)
 training.fit = timed_fit
@@ -39,9 +40,10 @@ def measure(runs: int = 3) -> dict:
     """Runs with an empty numba cache (NUMBA_CACHE_DIR: a new temporary directory): the first
     compiles, the next ``runs`` load the cache. Returns the cold run's seconds to the first
     epoch's end and its stderr lines about compiling, the warm runs' median, and whether
-    scikit-learn had been imported by then."""
+    scikit-learn had been imported by then, or numba's compiler set up (``fast/native.py``
+    loads the kernel without it)."""
     code = CHILD.format(src=str(ROOT / "src"))
-    times, sklearn = [], False
+    times, sklearn, setup = [], False, False
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         for i in range(runs + 1):
@@ -55,14 +57,17 @@ def measure(runs: int = 3) -> dict:
                 continue
             times.append(float(parts[1]))
             sklearn = sklearn or parts[3] == "True"
+            setup = setup or parts[5] == "True"
     times.sort()
-    return {"warm": times[len(times) // 2], "cold": cold, "notice": notice or "(none)", "sklearn": sklearn}
+    return {"warm": times[len(times) // 2], "cold": cold, "notice": notice or "(none)",
+            "sklearn": sklearn, "numba_setup": setup}
 
 
 def summary(result: dict) -> str:
     return (f"second and later runs: {result['warm']:.2f} s to the end of epoch 1 (target 0.5 s; "
-            f"scikit-learn imported before training: {result['sklearn']}); first run (compiling): "
-            f"{result['cold']:.1f} s, it printed: {result['notice']!r}")
+            f"scikit-learn imported before training: {result['sklearn']}; numba's compiler set up "
+            f"before training (numba.np.arraymath imported): {result['numba_setup']}); first run "
+            f"(compiling): {result['cold']:.1f} s, it printed: {result['notice']!r}")
 
 
 if __name__ == "__main__":

@@ -221,6 +221,20 @@ def test_damaged_or_foreign_cache_file_is_rebuilt(fresh_cache, rng, damage):
     assert [p.name for p in folder.iterdir()] == [path.name]  # no temporary file left
 
 
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
+def test_cache_file_others_may_write_is_not_loaded(fresh_cache, rng):
+    # Loading a file runs its machine code: one that others could have written is rebuilt.
+    folder, builds = fresh_cache
+    native.online_entry(2, np.float64)
+    (path,) = folder.iterdir()
+    assert native.trusted(str(path))
+    path.chmod(0o666)
+    assert not native.trusted(str(path))
+    native._entries.clear()
+    _works(native.online_entry(2, np.float64), rng)
+    assert len(builds) == 2 and native.trusted(str(path))  # replaced by this user's own file
+
+
 def test_unwritable_cache_still_gives_an_entry(fresh_cache, rng, monkeypatch, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

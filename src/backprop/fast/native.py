@@ -25,7 +25,8 @@ The cache file sits next to numba's cache (``NUMBA_CACHE_DIR/backprop`` when set
 package's ``__pycache__``, else ``~/.cache/backprop``). Its name and contents carry a key over the
 kernels' sources, the numba, llvmlite, numpy and Python versions, the CPU and its features and
 every ``NUMBA_*`` setting; anything else is never loaded. It is written to a temporary file and
-renamed, so a crash never leaves half a file. Any failure to build, load or save falls back to
+renamed, so a crash never leaves half a file; a file of another user, or one that others may
+write, is never loaded (``trusted``). Any failure to build, load or save falls back to
 the dispatcher (``entry`` returns None) and is logged at DEBUG on ``backprop.fast``.
 """
 
@@ -43,7 +44,7 @@ import tempfile
 import numpy as np
 
 __all__ = ["online_entry", "epoch_entry", "Entry", "Call", "ONLINE_ARGS", "EPOCH_ARGS", "cache_dir",
-           "cache_key", "online_source", "epoch_source", "meta_array"]
+           "cache_key", "online_source", "epoch_source", "meta_array", "trusted"]
 
 FORMAT = 1
 logger = logging.getLogger("backprop.fast")
@@ -276,9 +277,22 @@ def _build(kind: str, depth: int, dtype):
     return compiled._library, compiled.native_name
 
 
+def trusted(path: str) -> bool:
+    """Whether a cache file may be loaded: it becomes machine code in this process, so on POSIX
+    it must belong to this user or to root and be writable by nobody else (the fallback cache
+    folder lies in the shared temporary directory)."""
+    if not hasattr(os, "getuid"):
+        return True
+    info = os.stat(path)
+    return info.st_uid in (os.getuid(), 0) and not info.st_mode & 0o022
+
+
 def _load(path: str, key: str):
     """(library, name) from a cache file with this key, or None."""
     try:
+        if not trusted(path):
+            logger.debug("native entry cache %s ignored: not this user's, or writable by others", path)
+            return None
         with open(path, "rb") as f:
             saved = pickle.load(f)
     except FileNotFoundError:

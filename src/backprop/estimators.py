@@ -301,6 +301,18 @@ class _BaseMLP(BaseEstimator):
         return len(self.coefs_) + 1
 
     # -- fitting -------------------------------------------------------------------------------
+    def _checked_X_y(self, X, y, reset, **checks):
+        """scikit-learn's checks of X and y (dense or CSR/CSC X of float64 or float32; sparse
+        made dense) with a column-vector y flattened, warning as scikit-learn does; ``checks``
+        go to ``validate_data`` (the regressor's ``y_numeric``)."""
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset, **checks)
+        if hasattr(X, "toarray"):
+            X = X.toarray()
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
     def _fit(self, X, y, sample_weight=None, incremental=False):
         self._check_params()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
@@ -670,12 +682,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     # -- targets -------------------------------------------------------------------------------
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), reset=reset)
-        if hasattr(X, "toarray"):
-            X = X.toarray()
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        X, y = self._checked_X_y(X, y, reset)
         check_classification_targets(y)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer().fit(y)
@@ -891,12 +898,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.dtype = dtype
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
-        if hasattr(X, "toarray"):
-            X = X.toarray()
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        X, y = self._checked_X_y(X, y, reset, y_numeric=True)
         if self.loss == "poisson" and np.any(y < 0):
             raise BackpropError(
                 f"`y` must be non-negative for loss='poisson'; got a minimum of {np.min(y)}"

@@ -232,7 +232,7 @@ class Call:
         self._shapes = np.zeros(n_dims, np.int64)
         self._c = [None] * (len(arrays) + 1 + len(scalars))
         self._c[len(arrays)] = self._shapes.ctypes.data
-        self._keep = dict(args)  # the arrays stay alive as long as their pointers are used
+        self._keep = {}  # the arrays stay alive as long as their pointers are used (``_set``)
         self._set(args)
 
     def _set(self, args: dict) -> None:

@@ -58,12 +58,15 @@ def rng():
 
 @pytest.fixture
 def numpy_runner(monkeypatch):
-    """Every batch size goes to the fast path's numpy runner (backprop.fast.batched), so small
-    test networks exercise it; the test then checks that it really was used."""
+    """Every batch size goes to the fast path's numpy runner (backprop.fast.batched), as on a
+    numpy whose gemm compiled code cannot call, so small test networks exercise it; the test then
+    checks that it really was used."""
     from backprop import fast
+    from backprop.fast import blas
     from backprop.fast.batched import BatchRunner
 
     monkeypatch.setattr(fast, "NUMPY_FROM_MACS", 0)
+    monkeypatch.setattr(blas, "gemm_address", lambda dtype: None)  # as with a numpy without it
     made = []
     original = fast.make_runner
 

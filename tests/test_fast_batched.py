@@ -79,9 +79,15 @@ def test_input_is_not_copied(numpy_runner, rng):
     assert runner.runner.X is X2
 
 
-def test_selection_by_batch_size():
-    # Small products go to the compiled loops, BLAS-sized batches to numpy; threads by size.
+def test_selection_by_batch_size(monkeypatch):
+    # Every batch goes to the compiled kernel while numpy's gemm can be called from it; without
+    # it, BLAS-sized batches go to the numpy runner. Threads by size.
+    from backprop.fast import blas
+
     net = Network.from_sizes([784, 256, 128, 10], seed=0)
+    if blas.gemm_address(net.dtype):
+        assert fast.choose_runner(net, 128, 60000) == "compiled"
+    monkeypatch.setattr(blas, "gemm_address", lambda dtype: None)
     assert fast.choose_runner(net, 1, 60000) == "compiled"
     assert fast.choose_runner(net, 128, 60000) == "numpy"
     assert fast.choose_runner(net, 128, 1) == "compiled"  # a single row is a per-sample product

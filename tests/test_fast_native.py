@@ -19,7 +19,7 @@ from backprop import SGD, Dense, Network, get_loss
 
 pytest.importorskip("numba")
 
-from backprop.fast import native, runner  # noqa: E402
+from backprop.fast import blas, native, runner  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -301,6 +301,7 @@ net.fit(X, Y, epochs=3, batch_size=1, optimizer=SGD(0.3), shuffle=False)
 big = Network.from_sizes([64, 64, 4], activation="relu", seed=2)
 big.fit(np.tile(X, (1, 8)), Y, epochs=2, batch_size=32, optimizer=SGD(0.1, momentum=0.9), seed=0)
 print(json.dumps({{"arraymath": "numba.np.arraymath" in sys.modules,
+                  "scipy_linalg": "scipy.linalg" in sys.modules,
                   "weights": [w.ravel().tolist() for w in net.get_weights()],
                   "batches": [w.ravel().tolist() for w in big.get_weights()]}}))
 """
@@ -315,6 +316,8 @@ def test_second_process_loads_the_entries_without_numbas_setup(tmp_path):
     runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD.format(src=SRC)], env=env, check=True,
                                       capture_output=True, text=True).stdout) for _ in range(2)]
     assert runs[0]["arraymath"] and not runs[1]["arraymath"]
+    if blas.gemm_address(np.float64):  # the products call numpy's gemm, not SciPy's BLAS
+        assert not runs[1]["scipy_linalg"]
     assert len(list((tmp_path / "backprop").glob("*.nbx"))) == 2
     assert runs[0]["weights"] == runs[1]["weights"] and runs[0]["batches"] == runs[1]["batches"]
     net = Network.from_sizes([8, 6, 5, 4], activation="sigmoid", seed=1)

@@ -14,12 +14,13 @@ The rule (``why_not`` returns the reason it does not apply, or None):
 - no callback overrides ``on_batch_end`` (callbacks then run once per epoch, as before);
 - numba can be imported, and the environment variable ``BACKPROP_FAST`` is not ``0``.
 
-Any batch size is fine; ``choose_runner`` picks how by the multiply-adds of one batch:
-below ``NUMPY_FROM_MACS``, ``runner.EpochRunner`` runs the epoch in one compiled kernel
-(``kernels.train_online`` for per-sample plain SGD, loops only; ``kernels.train_epoch`` otherwise,
-with BLAS through numba's ``np.dot`` for mid-sized products); from there on,
-``batched.BatchRunner`` drives numpy's BLAS from Python with preallocated buffers and compiled
-code between the products. ``blas_threads`` pins BLAS to one thread for small products.
+Any batch size is fine. ``runner.EpochRunner`` runs each epoch in one compiled kernel
+(``kernels.train_online`` for per-sample plain SGD, loops only; ``kernels.train_epoch``
+otherwise, whose BLAS-sized products call numpy's own gemm through its address, ``blas.py``).
+Where that address cannot be had (numpy built with another BLAS), batches of at least
+``NUMPY_FROM_MACS`` multiply-adds go to ``batched.BatchRunner`` instead, which drives numpy's
+``matmul`` from Python with preallocated buffers and compiled code between the products
+(``choose_runner``). ``blas_threads`` pins BLAS to one thread for small products.
 ``fit(..., fast=False)`` forces numpy, ``fast=True`` raises a clear error when the fast path does
 not apply.
 
@@ -44,8 +45,8 @@ __all__ = ["ENV_SWITCH", "available", "switched_off", "check_finite", "why_not",
            "make_runner", "predict", "COMPILING_MESSAGE"]
 
 ENV_SWITCH = "BACKPROP_FAST"
-# Batches with at least this many multiply-adds (forward pass) train in numpy with BLAS
-# (batched.BatchRunner); smaller ones in the compiled loops (measured: bench/, docs/benchmarks.md).
+# Without numpy's gemm for compiled code (blas.py), batches with at least this many multiply-adds
+# (forward pass) train in numpy with BLAS (batched.BatchRunner) (measured: bench/, docs/benchmarks.md).
 NUMPY_FROM_MACS = 1 << 23
 # BLAS uses more than one thread only for products with at least this many multiply-adds.
 MULTI_THREAD_FROM_MACS = 1 << 24
@@ -159,9 +160,14 @@ def batch_macs(network, batch_size: int, n_samples: int) -> int:
 
 
 def choose_runner(network, batch_size: int, n_samples: int) -> str:
-    """``"compiled"`` (``runner.EpochRunner``) below ``NUMPY_FROM_MACS`` multiply-adds per batch,
-    ``"numpy"`` (``batched.BatchRunner``) from there on."""
-    return "numpy" if batch_macs(network, batch_size, n_samples) >= NUMPY_FROM_MACS else "compiled"
+    """``"compiled"`` (``runner.EpochRunner``), unless a batch has at least ``NUMPY_FROM_MACS``
+    multiply-adds and numpy's own gemm cannot be called from compiled code (``blas.py``): then
+    ``"numpy"`` (``batched.BatchRunner``), since the kernel's products would go to SciPy's BLAS."""
+    if batch_macs(network, batch_size, n_samples) < NUMPY_FROM_MACS:
+        return "compiled"
+    from . import blas
+
+    return "compiled" if blas.gemm_address(network.dtype) else "numpy"
 
 
 def make_runner(network, X, Y, loss, optimizer, batch_size, weights=None):

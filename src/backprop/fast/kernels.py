@@ -16,9 +16,12 @@ them are allocated once per fit by ``runner.EpochRunner``; nothing is allocated 
 compiled kernel per dtype serves networks of any depth, cached on disk by ``cache=True``.
 
 Per-sample plain SGD (the tutorials' algorithm) has its own kernel, ``train_online``, with loops
-only. In ``train_epoch`` (mini-batches) small products run as loops and mid-sized ones call BLAS
-through numba's ``np.dot`` (SciPy's BLAS, so loading that kernel imports ``scipy.linalg``);
-batches large enough for BLAS to dominate train in ``batched.py`` with numpy's own BLAS.
+only. In ``train_epoch`` (mini-batches) small products run as loops and the others (at least
+``BLAS_MIN_MACS`` multiply-adds) call numpy's own gemm through its address (``blas.gemm``: the
+kernel never imports SciPy, and a W2b epoch is one call instead of ~20 Python calls per batch:
+501 -> 445 ms, medians of interleaved fits). Where numpy's gemm cannot be had, they call
+numba's ``np.dot`` (SciPy's BLAS, which imports ``scipy.linalg`` on first use), and batches
+large enough for BLAS to dominate train in ``batched.py`` with numpy's matmul instead.
 
 Codes (kept in sync with ``runner.py``):
     activations: 0 identity, 1 sigmoid, 2 tanh, 3 relu, 4 leaky_relu, 5 softmax
@@ -33,6 +36,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .blas import NO_TRANS, TRANS, gemm
 from .vectors import wide_vectors
 from .vexp import exp, tanh
 
@@ -46,8 +50,8 @@ H_MOMENTUM, H_NESTEROV, H_DECAY, H_BETA1, H_BETA2, H_EPS, H_1MB1, H_1MB2 = range
 C_LR, C_MOMENTUM, C_DECAY, C_C1, C_C2, C_BETA1, C_BETA2, C_1MB1, C_1MB2, C_EPS, C_TMP = range(11)
 N_COEF = 11
 
-# Products with at least this many multiply-adds call BLAS through numba's ``np.dot`` (SciPy's
-# BLAS; it imports ``scipy.linalg`` when ``train_epoch`` is loaded); smaller ones run as loops.
+# Products with at least this many multiply-adds call BLAS (numpy's gemm, ``blas.py``, or else
+# numba's ``np.dot``); smaller ones run as loops.
 BLAS_MIN_MACS = 8192
 # Matrix-product loops may reorder their sums and fuse multiply-adds, as BLAS does; every other
 # formula is compiled without fast-math so that it rounds exactly as numpy does.
@@ -102,11 +106,15 @@ def view(buf, off, rows, cols):
 
 
 @kernel(fastmath=MATMUL_FLAGS)
-def _mm(A, a0, W, w0, Z, z0, m, k, n):
-    """Z = A @ W with A (m, k) at a0, W (k, n) at w0, Z (m, n) at z0."""
+def _mm(fn, A, a0, W, w0, Z, z0, m, k, n):
+    """Z = A @ W with A (m, k) at a0, W (k, n) at w0, Z (m, n) at z0. BLAS-sized products call
+    numpy's gemm at address ``fn`` (``blas.gemm``), or numba's ``np.dot`` when fn is 0."""
     wide_vectors()
     if m * k * n >= BLAS_MIN_MACS:
-        np.dot(view(A, a0, m, k), view(W, w0, k, n), view(Z, z0, m, n))
+        if fn:
+            gemm(fn, NO_TRANS, NO_TRANS, m, n, k, A, a0, k, W, w0, n, Z, z0, n)
+        else:
+            np.dot(view(A, a0, m, k), view(W, w0, k, n), view(Z, z0, m, n))
         return
     for r in range(m):
         z = Z[z0 + r * n:z0 + r * n + n]
@@ -121,11 +129,14 @@ def _mm(A, a0, W, w0, Z, z0, m, k, n):
 
 
 @kernel(fastmath=MATMUL_FLAGS)
-def _mm_nt(D, d0, W, w0, P, p0, m, k, n):
+def _mm_nt(fn, D, d0, W, w0, P, p0, m, k, n):
     """P = D @ W.T with D (m, n), W (k, n), P (m, k): the delta passed to the layer below."""
     wide_vectors()
     if m * k * n >= BLAS_MIN_MACS:
-        np.dot(view(D, d0, m, n), view(W, w0, k, n).T, view(P, p0, m, k))
+        if fn:
+            gemm(fn, NO_TRANS, TRANS, m, k, n, D, d0, n, W, w0, n, P, p0, k)
+        else:
+            np.dot(view(D, d0, m, n), view(W, w0, k, n).T, view(P, p0, m, k))
         return
     for r in range(m):
         d = D[d0 + r * n:d0 + r * n + n]
@@ -139,11 +150,14 @@ def _mm_nt(D, d0, W, w0, P, p0, m, k, n):
 
 
 @kernel(fastmath=MATMUL_FLAGS)
-def _mm_tn(A, a0, D, d0, G, g0, m, k, n):
+def _mm_tn(fn, A, a0, D, d0, G, g0, m, k, n):
     """G = A.T @ D with A (m, k), D (m, n), G (k, n): the weight gradient."""
     wide_vectors()
     if m * k * n >= BLAS_MIN_MACS:
-        np.dot(view(A, a0, m, k).T, view(D, d0, m, n), view(G, g0, k, n))
+        if fn:
+            gemm(fn, TRANS, NO_TRANS, k, n, m, A, a0, k, D, d0, n, G, g0, n)
+        else:
+            np.dot(view(A, a0, m, k).T, view(D, d0, m, n), view(G, g0, k, n))
         return
     for i in range(k):
         g = G[g0 + i * n:g0 + i * n + n]
@@ -427,7 +441,7 @@ def _column_sums(Dbuf, d0, G, g0, m, n):
 def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
                 sizes, w_off, b_off, a_off, z_off, acts, slopes, bias_mode,
                 P, G, S1, S2, Abuf, Zbuf, Dbuf, Ybuf, losses, wb, coef,
-                loss_code, from_logits, mean, opt, hyper):
+                loss_code, from_logits, mean, opt, hyper, gemm_fn):
     """Train on the rows ``order`` in batches of ``batch_size``; returns the epoch's loss as
     ``training.fit`` defines it (per-batch losses before each update, weighted by batch share).
 
@@ -464,7 +478,7 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
         for layer in range(n_layers):
             k, n = sizes[layer], sizes[layer + 1]
             z0 = z_off[layer]
-            _mm(Abuf, a_off[layer], P, w_off[layer], Zbuf, z0, m, k, n)
+            _mm(gemm_fn, Abuf, a_off[layer], P, w_off[layer], Zbuf, z0, m, k, n)
             if bias_mode[layer] != NO_BIAS:
                 _add_bias(Zbuf, z0, P, b_off[layer], m, n)
             if layer < last or not from_logits:
@@ -485,13 +499,13 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
             d0, a0, w0 = z_off[layer], a_off[layer], w_off[layer]
             if layer > 0:
                 p0 = z_off[layer - 1]
-                _mm_nt(Dbuf, d0, P, w0, Dbuf, p0, m, k, n)
+                _mm_nt(gemm_fn, Dbuf, d0, P, w0, Dbuf, p0, m, k, n)
                 _activation_backward(acts[layer - 1], slopes[layer - 1], Zbuf, p0, Abuf, a0,
                                      Dbuf, p0, m, k)
             if plain_sgd and m == 1:
                 _sgd_outer_step(Abuf, a0, Dbuf, d0, P, w0, k, n, coef[C_LR])
             else:
-                _mm_tn(Abuf, a0, Dbuf, d0, G, w0, m, k, n)
+                _mm_tn(gemm_fn, Abuf, a0, Dbuf, d0, G, w0, m, k, n)
                 _update(opt, P, G, S1, S2, w0, k * n, coef, nesterov, decay)
             if bias_mode[layer] == TRAINABLE_BIAS:
                 b0 = b_off[layer]

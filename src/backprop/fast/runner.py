@@ -1,7 +1,8 @@
 """EpochRunner: prepares a network, its optimizer and the data once, then runs whole epochs in
 the compiled kernel (``kernels.train_epoch``, or ``kernels.train_online`` per sample; each called
-through its saved machine code, ``native.py``, where that loads). Used for small products
-(per-sample and small mini-batches); larger batches train in ``batched.BatchRunner`` (numpy, BLAS).
+through its saved machine code, ``native.py``, where that loads), for every batch size; BLAS-sized
+products call numpy's own gemm (``blas.py``). Only where that gemm cannot be called from compiled
+code do large batches train in ``batched.BatchRunner`` (numpy's matmul driven from Python).
 
 Parameters and optimizer slots are copied into flat buffers before each epoch and back after it,
 so between epochs the network and the optimizer hold the current values and the numpy path can
@@ -15,6 +16,7 @@ from ..activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from ..layers import Dense
 from ..losses import SSE, MSE, BinaryCrossEntropy, HalfSSE, SoftmaxCrossEntropy
 from ..optimizers import SGD, Adam, Constant
+from . import blas
 from . import kernels as K
 from . import native
 
@@ -207,6 +209,10 @@ class EpochRunner:
         # per-sample plain SGD without sample weights: the specialised kernel (train_online)
         self.online = (rows == 1 and weights is None and type(optimizer) is SGD
                        and not optimizer.momentum and not optimizer.weight_decay)
+        largest = max(rows * a * b for a, b in zip(network.sizes, network.sizes[1:]))
+        self.uses_blas = not self.online and largest >= K.BLAS_MIN_MACS
+        # numpy's own gemm for the BLAS-sized products (0: numba's np.dot, SciPy's BLAS)
+        self.gemm_fn = (blas.gemm_address(network.dtype) or 0) if self.uses_blas else 0
         # the kernel through its saved machine code (native.py: no 0.3 s numba set-up), or None
         # for its numba dispatcher
         if self.online:
@@ -220,8 +226,6 @@ class EpochRunner:
         self._param_views = lay.views(self.P, self.params, transposed=self.online)
         self._slot_views = [] if self.online else [lay.views(flat, arrays)
                                                    for flat, arrays in zip(self.S, self.slots)]
-        largest = max(rows * a * b for a, b in zip(network.sizes, network.sizes[1:]))
-        self.uses_blas = not self.online and largest >= K.BLAS_MIN_MACS
 
     def _views_for_online(self, network):
         """Per-layer views of the flat buffers for ``kernels.train_online``: (Wts, bs, As, Zs, Ds),
@@ -279,7 +283,7 @@ class EpochRunner:
                         sizes=lay.sizes, w_off=lay.w_off, b_off=lay.b_off, a_off=lay.a_off,
                         z_off=lay.z_off, G=self.G, S1=self.S[0], S2=self.S[1], Abuf=self.Abuf,
                         Zbuf=self.Zbuf, Dbuf=self.Dbuf, wb=self.wb, coef=self.coef, opt=self.opt,
-                        hyper=self.hyper)
+                        hyper=self.hyper, gemm_fn=self.gemm_fn)
         return args
 
     def _run(self, order, lrs) -> float:

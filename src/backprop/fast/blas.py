@@ -1,0 +1,137 @@
+"""numpy's own BLAS, called from compiled code: ``gemm`` is a numba intrinsic that calls
+``cblas_sgemm``/``cblas_dgemm`` at an address given at run time, and ``gemm_address`` finds
+that address in the OpenBLAS that numpy links (the wheels' ``scipy_openblas64_``).
+
+Why: with it, ``kernels.train_epoch`` runs a whole epoch of large batches in one compiled call
+instead of ``batched.BatchRunner``'s Python loop of about twenty calls per batch (W2b: 501 ->
+445 ms per epoch, medians of interleaved fits), and without importing SciPy: numba's own ``np.dot`` calls SciPy's BLAS, a
+second library. Each product is the one numpy's ``matmul`` computes for the same operands (the
+same function with the same arguments; numpy takes gemv instead when a side is 1), so it
+gives the same bits (``tests/test_fast_blas.py``).
+
+The address is an argument, never a constant in the compiled code, so the kernel stays
+cacheable on disk. Only 64-bit-integer (ILP64) OpenBLAS builds are used, recognised by the
+``64_`` suffix of their symbols; and the function found must reproduce ``np.matmul`` on a small
+product before it is used. Anything else (another BLAS, a 32-bit-integer build, a library that
+cannot be opened) gives None: then the kernel calls numba's ``np.dot`` and batches large enough
+for BLAS to dominate train in ``BatchRunner``, which drives numpy's ``matmul`` from Python.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core.extending import intrinsic
+
+__all__ = ["gemm", "gemm_address", "NO_TRANS", "TRANS"]
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enum values
+_PREFIXES = ("scipy_", "")
+_SUFFIXES = ("64_", "_64")
+logger = logging.getLogger("backprop.fast")
+
+_addresses: dict | None = None
+
+
+@intrinsic
+def gemm(typingctx, fn, ta, tb, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc):
+    """C = op(A) @ op(B) (alpha 1, beta 0, row major) by the ILP64 ``cblas_?gemm`` at address
+    ``fn``: op(A) is m x k, op(B) k x n, C m x n; each matrix starts at element ``x0`` of its
+    (contiguous) array, with leading dimension ``ldx``; ``ta``/``tb`` are ``NO_TRANS`` or
+    ``TRANS``. The float type is the arrays' dtype (float32: sgemm, float64: dgemm)."""
+    if not all(isinstance(x, types.Array) for x in (a, b, c)) or len({a.dtype, b.dtype, c.dtype}) != 1:
+        return None
+    if a.dtype not in (types.float32, types.float64):
+        return None
+    sig = types.void(fn, ta, tb, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc)
+
+    def codegen(context, builder, signature, args):
+        fn, ta, tb, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc = args
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        real = context.get_value_type(signature.args[6].dtype)
+        ptr = real.as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(),
+                               [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64, real, ptr, i64])
+
+        def wide(value):
+            return builder.sext(value, i64) if value.type.width < 64 else value
+
+        def narrow(value):
+            return builder.trunc(value, i32) if value.type.width > 32 else value
+
+        def start(array, array_type, offset):
+            data = context.make_array(array_type)(context, builder, array).data
+            return builder.gep(data, [wide(offset)])
+
+        function = builder.inttoptr(wide(fn), fnty.as_pointer())
+        builder.call(function, [
+            ir.Constant(i32, ROW_MAJOR), narrow(ta), narrow(tb), wide(m), wide(n), wide(k),
+            ir.Constant(real, 1.0), start(a, signature.args[6], a0), wide(lda),
+            start(b, signature.args[9], b0), wide(ldb),
+            ir.Constant(real, 0.0), start(c, signature.args[12], c0), wide(ldc)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _openblas_paths() -> list[str]:
+    """File paths of the loaded OpenBLAS libraries, numpy's own first."""
+    from . import _blas_controller
+
+    paths = [lib.filepath for lib in _blas_controller().lib_controllers
+             if lib.internal_api == "openblas" and lib.filepath]
+    return sorted(paths, key=lambda path: not any(part.startswith("numpy")
+                                                  for part in os.path.normpath(path).split(os.sep)))
+
+
+def _find(name: str):
+    """The address of ILP64 ``cblas_<name>`` in the first loaded OpenBLAS that has it, or None."""
+    for path in _openblas_paths():
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in _PREFIXES:
+            for suffix in _SUFFIXES:
+                function = getattr(library, f"{prefix}cblas_{name}{suffix}", None)
+                if function is not None:
+                    return ctypes.cast(function, ctypes.c_void_p).value
+    return None
+
+
+def _agrees(address: int, dtype) -> bool:
+    """Whether the function at ``address`` computes ``np.matmul`` of a small product (both
+    operands transposed or not) bit for bit, called through ctypes as the intrinsic calls it."""
+    real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+    p, i32, i64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
+    call = ctypes.CFUNCTYPE(None, i32, i32, i32, i64, i64, i64, real, p, i64, p, i64, real, p, i64)(address)
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((5, 3)).astype(dtype)
+    B = rng.standard_normal((3, 4)).astype(dtype)
+    C = np.empty((5, 4), dtype)
+    call(ROW_MAJOR, NO_TRANS, NO_TRANS, 5, 4, 3, 1.0, A.ctypes.data, 3, B.ctypes.data, 4, 0.0, C.ctypes.data, 4)
+    At = np.ascontiguousarray(A.T)
+    D = np.empty((5, 4), dtype)
+    call(ROW_MAJOR, TRANS, NO_TRANS, 5, 4, 3, 1.0, At.ctypes.data, 5, B.ctypes.data, 4, 0.0, D.ctypes.data, 4)
+    return np.array_equal(C, np.matmul(A, B)) and np.array_equal(D, np.matmul(At.T, B))
+
+
+def gemm_address(dtype) -> int | None:
+    """The address of numpy's ILP64 ``cblas_sgemm`` (float32) or ``cblas_dgemm`` (float64) for
+    ``gemm``, or None when there is none this module can trust (looked up once per process)."""
+    global _addresses
+    if _addresses is None:
+        _addresses = {}
+        for name, kind in (("sgemm", np.float32), ("dgemm", np.float64)):
+            try:
+                address = _find(name)
+                if address is not None and _agrees(address, kind):
+                    _addresses[np.dtype(kind)] = address
+            except Exception as error:  # noqa: BLE001 - any failure: numpy's matmul instead
+                logger.debug("cblas_%s not used: %s", name, error)
+    return _addresses.get(np.dtype(dtype))

@@ -1,0 +1,141 @@
+"""numpy's gemm called from compiled code (backprop.fast.blas) and the epoch kernel's use of it.
+
+Oracles: ``np.matmul``, which calls the same function for these shapes (so the bits must be
+equal), and the numpy reference path of fit (1e-12 in float64, ``fast_parity``).
+"""
+
+import ctypes
+import ctypes.util
+
+import numpy as np
+import pytest
+
+from backprop import SGD, Adam, Network
+from backprop import fast
+
+pytest.importorskip("numba")
+
+from numba import njit  # noqa: E402
+
+from backprop.fast import blas  # noqa: E402
+from fast_parity import _assert_same, _both  # noqa: E402
+
+needs_gemm = pytest.mark.skipif(blas.gemm_address(np.float64) is None,
+                                reason="numpy's BLAS is not an ILP64 OpenBLAS")
+
+
+@njit
+def _products(fn, A, a0, B, b0, C, c0, m, k, n):
+    """The three products of a training step, each into its own third of the flat C."""
+    size = m * n
+    blas.gemm(fn, blas.NO_TRANS, blas.NO_TRANS, m, n, k, A, a0, k, B, b0, n, C, c0, n)  # A @ B
+    # A.T @ D with A (k, m) row major, i.e. the A above read as its transpose
+    blas.gemm(fn, blas.TRANS, blas.NO_TRANS, m, n, k, A, a0, m, B, b0, n, C, c0 + size, n)
+    blas.gemm(fn, blas.NO_TRANS, blas.TRANS, m, n, k, A, a0, k, B, b0, k, C, c0 + 2 * size, n)
+
+
+@needs_gemm
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(7, 5, 3), (128, 64, 33), (1, 9, 4)])
+def test_gemm_is_numpys_matmul_bit_for_bit(rng, dtype, m, k, n):
+    # Operands start inside flat buffers (offsets 3 and 5), as in the kernel's buffers.
+    fn = blas.gemm_address(dtype)
+    A = rng.standard_normal(3 + m * k + 2).astype(dtype)
+    B = rng.standard_normal(5 + k * n + 1).astype(dtype)
+    C = np.full(7 + 3 * m * n, np.nan, dtype)
+    _products(fn, A, 3, B, 5, C, 7, m, k, n)
+    a, b = A[3:3 + m * k], B[5:5 + k * n]
+    expected = [a.reshape(m, k) @ b.reshape(k, n),
+                a.reshape(k, m).T @ b.reshape(k, n),
+                a.reshape(m, k) @ b.reshape(n, k).T]
+    got = C[7:].reshape(3, m, n)
+    assert np.isnan(C[:7]).all()  # nothing written before the offset
+    for i, want in enumerate(expected):
+        if m == 1:  # numpy's matmul takes gemv for a single row: the same sums, maybe reordered
+            np.testing.assert_allclose(got[i], want, rtol=1e-6 if dtype == np.float32 else 1e-14)
+        else:
+            assert np.array_equal(got[i], want), i
+
+
+def test_no_openblas_means_no_address(monkeypatch):
+    monkeypatch.setattr(blas, "_addresses", None)
+    monkeypatch.setattr(blas, "_openblas_paths", lambda: [])
+    assert blas.gemm_address(np.float32) is None and blas.gemm_address(np.float64) is None
+
+
+def test_unopenable_library_means_no_address(monkeypatch, tmp_path):
+    bogus = tmp_path / "libopenblas64_.so"
+    bogus.write_bytes(b"not a library")
+    monkeypatch.setattr(blas, "_addresses", None)
+    monkeypatch.setattr(blas, "_openblas_paths", lambda: [str(bogus)])
+    assert blas.gemm_address(np.float64) is None
+
+
+def test_a_library_without_ilp64_symbols_means_no_address(monkeypatch):
+    # The C library has no cblas_dgemm64_ of any prefix: nothing is guessed.
+    libc = ctypes.util.find_library("c")
+    if libc is None:
+        pytest.skip("no C library found by name")
+    monkeypatch.setattr(blas, "_addresses", None)
+    monkeypatch.setattr(blas, "_openblas_paths", lambda: [libc])
+    assert blas.gemm_address(np.float64) is None
+
+
+@needs_gemm
+def test_a_function_that_disagrees_with_matmul_is_refused(monkeypatch):
+    # sgemm called as if it were dgemm reads the doubles as floats: the check must catch it
+    # (this call stays inside the test arrays: it reads and writes fewer bytes than they hold).
+    sgemm = blas.gemm_address(np.float32)
+    assert blas._agrees(sgemm, np.float32)
+    assert not blas._agrees(sgemm, np.float64)
+    monkeypatch.setattr(blas, "_addresses", None)
+    monkeypatch.setattr(blas, "_find", lambda name: sgemm)
+    assert blas.gemm_address(np.float64) is None and blas.gemm_address(np.float32) == sgemm
+
+
+def _wide_net(dtype=np.float64):
+    # every product of a batch of 32 is BLAS-sized (32 x 64 x 64 >= kernels.BLAS_MIN_MACS)
+    return Network.from_sizes([64, 64, 64, 8], activation="tanh", output_activation="softmax",
+                              loss="softmax_cross_entropy", seed=3, dtype=dtype)
+
+
+def _wide_data(rng, n=200):
+    return rng.standard_normal((n, 64)), np.eye(8)[rng.integers(0, 8, n)]
+
+
+@needs_gemm
+@pytest.mark.parametrize("optimizer", [lambda: SGD(0.05, momentum=0.9), lambda: Adam(0.01)])
+def test_epoch_kernel_with_numpys_gemm_matches_numpy(rng, optimizer):
+    X, Y = _wide_data(rng)
+    X2, Y2 = _wide_net()._prepare(X, Y)
+    made = fast.make_runner(_wide_net(), X2, Y2, _wide_net().loss_fn, SGD(0.1), 32).runner
+    assert made.uses_blas and made.gemm_fn == blas.gemm_address(np.float64)
+    _assert_same(*_both(_wide_net, X, Y, optimizer, epochs=3, batch_size=32, seed=0))
+
+
+def test_epoch_kernel_without_numpys_gemm_matches_numpy(rng, monkeypatch):
+    # numba's np.dot (SciPy's BLAS) for the products, as on a numpy without an ILP64 OpenBLAS
+    monkeypatch.setattr(blas, "gemm_address", lambda dtype: None)
+    X, Y = _wide_data(rng)
+    X2, Y2 = _wide_net()._prepare(X, Y)
+    assert fast.make_runner(_wide_net(), X2, Y2, _wide_net().loss_fn, SGD(0.1), 32).runner.gemm_fn == 0
+    _assert_same(*_both(_wide_net, X, Y, lambda: SGD(0.05, momentum=0.9), epochs=3, batch_size=32,
+                        seed=0))
+
+
+@needs_gemm
+def test_big_batches_train_in_the_epoch_kernel_float32(rng):
+    # W2b's kind of work (BLAS-sized products, float32, momentum) in the compiled epoch kernel,
+    # against the reference path to float32 rounding.
+    from backprop.fast.runner import EpochRunner
+
+    make = lambda: Network.from_sizes([96, 80, 10], activation="relu", output_activation="softmax",  # noqa: E731
+                                      loss="softmax_cross_entropy", seed=5, dtype=np.float32)
+    X = rng.random((600, 96)).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 600)]
+    net = make()
+    X2, Y2 = net._prepare(X, Y)
+    runner = fast.make_runner(net, X2, Y2, net.loss_fn, SGD(0.01), 128).runner
+    assert type(runner) is EpochRunner and runner.gemm_fn == blas.gemm_address(np.float32)
+    _assert_same(*_both(make, X, Y, lambda: SGD(0.01, momentum=0.9), epochs=2, batch_size=128, seed=0),
+                 rtol=2e-5, atol=2e-6)

@@ -129,8 +129,10 @@ def test_big_batches_train_in_the_epoch_kernel_float32(rng):
     # against the reference path to float32 rounding.
     from backprop.fast.runner import EpochRunner
 
-    make = lambda: Network.from_sizes([96, 80, 10], activation="relu", output_activation="softmax",  # noqa: E731
-                                      loss="softmax_cross_entropy", seed=5, dtype=np.float32)
+    def make():
+        return Network.from_sizes([96, 80, 10], activation="relu", output_activation="softmax",
+                                  loss="softmax_cross_entropy", seed=5, dtype=np.float32)
+
     X = rng.random((600, 96)).astype(np.float32)
     Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 600)]
     net = make()

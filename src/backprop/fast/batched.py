@@ -1,7 +1,8 @@
 """BatchRunner: whole epochs of mini-batch training for batches big enough that the matrix
 products dominate, where numpy's gemm cannot be called from compiled code (``blas.py``; then
-``fast.choose_runner`` picks this runner over ``runner.EpochRunner``). Same interface as ``runner.EpochRunner`` (``warm_up``, ``run_epoch``), same
-formulas as the numpy reference path, and every array allocated once per fit:
+``fast.choose_runner`` picks this runner over ``runner.EpochRunner``). Same interface as
+``runner.EpochRunner`` (``warm_up``, ``run_epoch``), same formulas as the numpy reference path,
+and every array allocated once per fit:
 
 - the batch is gathered with ``np.take(X, idx, out=...)`` into one buffer (no copy of X);
 - the products go to numpy's BLAS through ``np.matmul(..., out=...)``: Z = A @ W, the weight

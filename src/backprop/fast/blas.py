@@ -4,10 +4,10 @@ that address in the OpenBLAS that numpy links (the wheels' ``scipy_openblas64_``
 
 Why: with it, ``kernels.train_epoch`` runs a whole epoch of large batches in one compiled call
 instead of ``batched.BatchRunner``'s Python loop of about twenty calls per batch (W2b: 501 ->
-445 ms per epoch, medians of interleaved fits), and without importing SciPy: numba's own ``np.dot`` calls SciPy's BLAS, a
-second library. Each product is the one numpy's ``matmul`` computes for the same operands (the
-same function with the same arguments; numpy takes gemv instead when a side is 1), so it
-gives the same bits (``tests/test_fast_blas.py``).
+445 ms per epoch, medians of interleaved fits), and without importing SciPy: numba's own
+``np.dot`` calls SciPy's BLAS, a second library. Each product is the one numpy's ``matmul``
+computes for the same operands (the same function with the same arguments; numpy takes gemv
+instead when a side is 1), so it gives the same bits (``tests/test_fast_blas.py``).
 
 The address is an argument, never a constant in the compiled code, so the kernel stays
 cacheable on disk. Only 64-bit-integer (ILP64) OpenBLAS builds are used, recognised by the
@@ -44,7 +44,8 @@ def gemm(typingctx, fn, ta, tb, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc):
     ``fn``: op(A) is m x k, op(B) k x n, C m x n; each matrix starts at element ``x0`` of its
     (contiguous) array, with leading dimension ``ldx``; ``ta``/``tb`` are ``NO_TRANS`` or
     ``TRANS``. The float type is the arrays' dtype (float32: sgemm, float64: dgemm)."""
-    if not all(isinstance(x, types.Array) for x in (a, b, c)) or len({a.dtype, b.dtype, c.dtype}) != 1:
+    arrays = (a, b, c)
+    if not all(isinstance(x, types.Array) for x in arrays) or len({x.dtype for x in arrays}) != 1:
         return None
     if a.dtype not in (types.float32, types.float64):
         return None
@@ -109,15 +110,17 @@ def _agrees(address: int, dtype) -> bool:
     operands transposed or not) bit for bit, called through ctypes as the intrinsic calls it."""
     real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
     p, i32, i64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
-    call = ctypes.CFUNCTYPE(None, i32, i32, i32, i64, i64, i64, real, p, i64, p, i64, real, p, i64)(address)
+    call = ctypes.CFUNCTYPE(None, i32, i32, i32, i64, i64, i64, real, p, i64, p, i64, real, p,
+                            i64)(address)
     rng = np.random.default_rng(0)
     A = rng.standard_normal((5, 3)).astype(dtype)
     B = rng.standard_normal((3, 4)).astype(dtype)
     C = np.empty((5, 4), dtype)
-    call(ROW_MAJOR, NO_TRANS, NO_TRANS, 5, 4, 3, 1.0, A.ctypes.data, 3, B.ctypes.data, 4, 0.0, C.ctypes.data, 4)
+    a, b = A.ctypes.data, B.ctypes.data
+    call(ROW_MAJOR, NO_TRANS, NO_TRANS, 5, 4, 3, 1.0, a, 3, b, 4, 0.0, C.ctypes.data, 4)
     At = np.ascontiguousarray(A.T)
     D = np.empty((5, 4), dtype)
-    call(ROW_MAJOR, TRANS, NO_TRANS, 5, 4, 3, 1.0, At.ctypes.data, 5, B.ctypes.data, 4, 0.0, D.ctypes.data, 4)
+    call(ROW_MAJOR, TRANS, NO_TRANS, 5, 4, 3, 1.0, At.ctypes.data, 5, b, 4, 0.0, D.ctypes.data, 4)
     return np.array_equal(C, np.matmul(A, B)) and np.array_equal(D, np.matmul(At.T, B))
 
 

@@ -103,12 +103,17 @@ def _wide_data(rng, n=200):
     return rng.standard_normal((n, 64)), np.eye(8)[rng.integers(0, 8, n)]
 
 
+def _runner(net, X, Y, batch_size):
+    """The runner ``fit`` would train ``net`` with on (X, Y) in batches of ``batch_size``."""
+    X2, Y2 = net._prepare(X, Y)
+    return fast.make_runner(net, X2, Y2, net.loss_fn, SGD(0.1), batch_size).runner
+
+
 @needs_gemm
 @pytest.mark.parametrize("optimizer", [lambda: SGD(0.05, momentum=0.9), lambda: Adam(0.01)])
 def test_epoch_kernel_with_numpys_gemm_matches_numpy(rng, optimizer):
     X, Y = _wide_data(rng)
-    X2, Y2 = _wide_net()._prepare(X, Y)
-    made = fast.make_runner(_wide_net(), X2, Y2, _wide_net().loss_fn, SGD(0.1), 32).runner
+    made = _runner(_wide_net(), X, Y, 32)
     assert made.uses_blas and made.gemm_fn == blas.gemm_address(np.float64)
     _assert_same(*_both(_wide_net, X, Y, optimizer, epochs=3, batch_size=32, seed=0))
 
@@ -117,8 +122,7 @@ def test_epoch_kernel_without_numpys_gemm_matches_numpy(rng, monkeypatch):
     # numba's np.dot (SciPy's BLAS) for the products, as on a numpy without an ILP64 OpenBLAS
     monkeypatch.setattr(blas, "gemm_address", lambda dtype: None)
     X, Y = _wide_data(rng)
-    X2, Y2 = _wide_net()._prepare(X, Y)
-    assert fast.make_runner(_wide_net(), X2, Y2, _wide_net().loss_fn, SGD(0.1), 32).runner.gemm_fn == 0
+    assert _runner(_wide_net(), X, Y, 32).gemm_fn == 0
     _assert_same(*_both(_wide_net, X, Y, lambda: SGD(0.05, momentum=0.9), epochs=3, batch_size=32,
                         seed=0))
 
@@ -135,9 +139,7 @@ def test_big_batches_train_in_the_epoch_kernel_float32(rng):
 
     X = rng.random((600, 96)).astype(np.float32)
     Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 600)]
-    net = make()
-    X2, Y2 = net._prepare(X, Y)
-    runner = fast.make_runner(net, X2, Y2, net.loss_fn, SGD(0.01), 128).runner
+    runner = _runner(make(), X, Y, 128)
     assert type(runner) is EpochRunner and runner.gemm_fn == blas.gemm_address(np.float32)
     _assert_same(*_both(make, X, Y, lambda: SGD(0.01, momentum=0.9), epochs=2, batch_size=128, seed=0),
                  rtol=2e-5, atol=2e-6)

@@ -28,10 +28,11 @@ needs_gemm = pytest.mark.skipif(blas.gemm_address(np.float64) is None,
 def _products(fn, A, a0, B, b0, C, c0, m, k, n):
     """The three products of a training step, each into its own third of the flat C."""
     size = m * n
-    blas.gemm(fn, blas.NO_TRANS, blas.NO_TRANS, m, n, k, A, a0, k, B, b0, n, C, c0, n)  # A @ B
+    N, T = blas.NO_TRANS, blas.TRANS
+    blas.gemm(fn, N, N, m, n, k, 1.0, A, a0, k, B, b0, n, 0.0, C, c0, n)  # A @ B
     # A.T @ D with A (k, m) row major, i.e. the A above read as its transpose
-    blas.gemm(fn, blas.TRANS, blas.NO_TRANS, m, n, k, A, a0, m, B, b0, n, C, c0 + size, n)
-    blas.gemm(fn, blas.NO_TRANS, blas.TRANS, m, n, k, A, a0, k, B, b0, k, C, c0 + 2 * size, n)
+    blas.gemm(fn, T, N, m, n, k, 1.0, A, a0, m, B, b0, n, 0.0, C, c0 + size, n)
+    blas.gemm(fn, N, T, m, n, k, 1.0, A, a0, k, B, b0, k, 0.0, C, c0 + 2 * size, n)
 
 
 @needs_gemm
@@ -55,6 +56,27 @@ def test_gemm_is_numpys_matmul_bit_for_bit(rng, dtype, m, k, n):
             np.testing.assert_allclose(got[i], want, rtol=1e-6 if dtype == np.float32 else 1e-14)
         else:
             assert np.array_equal(got[i], want), i
+
+
+@njit
+def _scaled_product(fn, A, B, C, m, k, n, alpha, beta):
+    blas.gemm(fn, blas.TRANS, blas.NO_TRANS, m, n, k, alpha, A, 0, m, B, 0, n, beta, C, 0, n)
+
+
+@needs_gemm
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("alpha,beta", [(-0.01, 0.9), (-0.5, 1.0), (2.0, 0.0)])
+def test_gemm_scales_the_product_and_adds_beta_times_c(rng, dtype, alpha, beta):
+    # C = alpha * A.T @ B + beta * C, the form the SGD step uses (alpha -lr, beta momentum or 1)
+    m, k, n = 40, 24, 17
+    fn = blas.gemm_address(dtype)
+    A, B = rng.standard_normal((k, m)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    C0 = rng.standard_normal((m, n)).astype(dtype)
+    C = C0.copy()
+    _scaled_product(fn, A.ravel(), B.ravel(), C.ravel(), m, k, n, alpha, beta)
+    want = alpha * (A.T.astype(np.float64) @ B) + beta * C0.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(C, want, rtol=tol, atol=tol)
 
 
 def test_no_openblas_means_no_address(monkeypatch):
@@ -110,7 +132,12 @@ def _runner(net, X, Y, batch_size):
 
 
 @needs_gemm
-@pytest.mark.parametrize("optimizer", [lambda: SGD(0.05, momentum=0.9), lambda: Adam(0.01)])
+@pytest.mark.parametrize("optimizer", [
+    # plain SGD and momentum: the step is folded into the gradient's gemm (_sgd_gemm_step)
+    lambda: SGD(0.05), lambda: SGD(0.05, momentum=0.9),
+    # gradient stored, then the update loop
+    lambda: SGD(0.05, momentum=0.9, nesterov=True), lambda: SGD(0.05, momentum=0.9, weight_decay=0.01),
+    lambda: Adam(0.01)])
 def test_epoch_kernel_with_numpys_gemm_matches_numpy(rng, optimizer):
     X, Y = _wide_data(rng)
     made = _runner(_wide_net(), X, Y, 32)

@@ -39,22 +39,27 @@ _addresses: dict | None = None
 
 
 @intrinsic
-def gemm(typingctx, fn, ta, tb, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc):
-    """C = op(A) @ op(B) (alpha 1, beta 0, row major) by the ILP64 ``cblas_?gemm`` at address
-    ``fn``: op(A) is m x k, op(B) k x n, C m x n; each matrix starts at element ``x0`` of its
-    (contiguous) array, with leading dimension ``ldx``; ``ta``/``tb`` are ``NO_TRANS`` or
-    ``TRANS``. The float type is the arrays' dtype (float32: sgemm, float64: dgemm)."""
+def gemm(typingctx, fn, ta, tb, m, n, k, alpha, a, a0, lda, b, b0, ldb, beta, c, c0, ldc):
+    """C = alpha * op(A) @ op(B) + beta * C (row major) by the ILP64 ``cblas_?gemm`` at address
+    ``fn``, with ``cblas_?gemm``'s own arguments: op(A) is m x k, op(B) k x n, C m x n; each
+    matrix starts at element ``x0`` of its (contiguous) array, with leading dimension ``ldx``;
+    ``ta``/``tb`` are ``NO_TRANS`` or ``TRANS``. The float type is the arrays' dtype (float32:
+    sgemm, float64: dgemm); alpha and beta are rounded to it, as numpy rounds a Python float."""
     arrays = (a, b, c)
     if not all(isinstance(x, types.Array) for x in arrays) or len({x.dtype for x in arrays}) != 1:
         return None
     if a.dtype not in (types.float32, types.float64):
         return None
-    sig = types.void(fn, ta, tb, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc)
+    if not all(isinstance(x, (types.Float, types.Integer)) for x in (alpha, beta)):
+        return None
+    sig = types.void(fn, ta, tb, m, n, k, alpha, a, a0, lda, b, b0, ldb, beta, c, c0, ldc)
 
     def codegen(context, builder, signature, args):
-        fn, ta, tb, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc = args
+        fn, ta, tb, m, n, k, alpha, a, a0, lda, b, b0, ldb, beta, c, c0, ldc = args
+        types_of = signature.args
         i32, i64 = ir.IntType(32), ir.IntType(64)
-        real = context.get_value_type(signature.args[6].dtype)
+        dtype = types_of[7].dtype
+        real = context.get_value_type(dtype)
         ptr = real.as_pointer()
         fnty = ir.FunctionType(ir.VoidType(),
                                [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64, real, ptr, i64])
@@ -72,9 +77,9 @@ def gemm(typingctx, fn, ta, tb, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc):
         function = builder.inttoptr(wide(fn), fnty.as_pointer())
         builder.call(function, [
             ir.Constant(i32, ROW_MAJOR), narrow(ta), narrow(tb), wide(m), wide(n), wide(k),
-            ir.Constant(real, 1.0), start(a, signature.args[6], a0), wide(lda),
-            start(b, signature.args[9], b0), wide(ldb),
-            ir.Constant(real, 0.0), start(c, signature.args[12], c0), wide(ldc)])
+            context.cast(builder, alpha, types_of[6], dtype), start(a, types_of[7], a0), wide(lda),
+            start(b, types_of[10], b0), wide(ldb),
+            context.cast(builder, beta, types_of[13], dtype), start(c, types_of[14], c0), wide(ldc)])
         return context.get_dummy_value()
 
     return sig, codegen

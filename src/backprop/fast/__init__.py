@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import threading
 
 from .._validation import BackpropError, describe
 
@@ -56,8 +55,6 @@ COMPILING_MESSAGE = "compiling kernels (first run only)..."
 # 2^20 float32 items 0.5 ms at most, where the first compiled call may have to set up numba's
 # compiler target, 0.3 s: the digits demo's X, 86,000 items, would pay it at every start).
 CHECK_COMPILED_FROM = 1 << 20
-# large checks are split over threads (a thread per 4 Mi elements, at most 4 threads)
-CHECK_PER_THREAD, CHECK_THREADS = 1 << 22, 4
 logger = logging.getLogger("backprop.fast")
 
 _runner_module = None
@@ -225,39 +222,15 @@ class _ThreadLimited:
 def check_finite(name: str, array):
     """``_validation.check_finite`` (the same error), in one compiled pass over a large
     C-contiguous array when the kernels are available: 60000 x 784 float32 in 12.6 ms instead
-    of numpy's 29 ms (``np.isfinite`` writes a temporary array of booleans as large as X), or
-    8.5 ms with its halves checked by two threads at once (``_all_finite``)."""
+    of numpy's 29 ms (``np.isfinite`` writes a temporary array of booleans as large as X)."""
     from .. import _validation
 
     if array.size >= CHECK_COMPILED_FROM and array.flags.c_contiguous and _runner() is not None:
-        if _all_finite(array.reshape(-1)):
+        from . import kernels
+
+        if kernels.all_finite(array.reshape(-1)):
             return array
     return _validation.check_finite(name, array)
-
-
-def _all_finite(flat) -> bool:
-    """``kernels.all_finite`` of a 1-D array, split over up to ``CHECK_THREADS`` threads (one
-    part per ``CHECK_PER_THREAD`` elements): the kernel releases the GIL, and reading memory
-    is the limit, which one core alone does not reach."""
-    from . import kernels
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    parts = min(CHECK_THREADS, cores or 1, flat.shape[0] // CHECK_PER_THREAD)
-    if parts < 2:
-        return bool(kernels.all_finite(flat))
-    bounds = [flat.shape[0] * i // parts for i in range(parts + 1)]
-    results = [True] * parts
-
-    def check(i):
-        results[i] = bool(kernels.all_finite(flat[bounds[i]:bounds[i + 1]]))
-
-    helpers = [threading.Thread(target=check, args=(i,), daemon=True) for i in range(1, parts)]
-    for helper in helpers:
-        helper.start()
-    check(0)
-    for helper in helpers:
-        helper.join()
-    return all(results)
 
 
 def predict(network, X, chunk: int = 2048, compiled: bool | None = None):

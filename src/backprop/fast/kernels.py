@@ -541,11 +541,10 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
     return total
 
 
-@kernel(refcounts=False, fastmath={"reassoc"}, nogil=True)
+@kernel(refcounts=False, fastmath={"reassoc"})
 def all_finite(a):
     """True when the 1-D array holds no NaN and no infinity: x - x is 0 for every finite x and
-    NaN otherwise (one vector pass; reassociating the sum of zeros changes nothing). It releases
-    the GIL, so that threads can check the parts of a large array at once."""
+    NaN otherwise (one vector pass; reassociating the sum of zeros changes nothing)."""
     wide_vectors()
     if a.shape[0] == 0:
         return True

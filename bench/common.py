@@ -31,6 +31,22 @@ def median_time(fn, reps: int, per: float = 1.0) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(fns: dict, reps: int, pause: float = 0.2) -> dict:
+    """{name: median wall time} of each callable in ``fns``, timed round-robin (one run of each
+    per round, ``reps`` rounds): a machine whose speed drifts during the run (shared cores, the
+    memory traffic of neighbours) then slows every implementation alike, where timing one after
+    the other would give the drift to whichever ran last. Each run starts ``pause`` seconds after
+    the previous one, so that its worker threads (OpenBLAS, OpenMP) have stopped spinning."""
+    times: dict = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            time.sleep(pause)
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def torch_or_none():
     try:
         import torch

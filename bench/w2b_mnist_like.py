@@ -1,5 +1,6 @@
 """W2b: 60000 x 784 float32 synthetic data, 784-256-128-10 relu + softmax cross-entropy, batch 128,
 SGD momentum 0.9, lr 0.01; one epoch per repetition. The floor is the sum of the GEMMs alone.
+Ours, scikit-learn, PyTorch and the floor (the rows the targets compare) are timed round-robin.
 Peak RSS of a training process (ours) is measured in a fresh subprocess (kernels already cached)."""
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ import sys
 
 import common  # noqa: F401
 import numpy as np
-from common import ROOT, median_time, print_rows, quiet_sklearn, torch_or_none
-from w2a_digits_batch32 import gemm_floor
+from common import ROOT, interleaved_medians, median_time, print_rows, quiet_sklearn, torch_or_none
+from w2a_digits_batch32 import gemm_floor_epoch
 
 TITLE = "W2b: 60000x784 float32, 784-256-128-10 relu + softmax CE, batch 128, SGD momentum 0.9"
 SIZES = [784, 256, 128, 10]
 OURS = "backprop fit() (compiled epoch kernel calling numpy's gemm)"
+SKLEARN = "scikit-learn MLPClassifier"
+TORCH = "PyTorch CPU (float32)"
+FLOOR = "floor: the GEMMs alone (numpy, default threads)"
 BATCH = 128
 
 
@@ -83,34 +87,18 @@ def peak_rss(fast, runs: int = 2) -> tuple[float, float]:
     return base / 1024, peak / 1024  # MiB: resident after making the data, peak over the run
 
 
-def run(reps: int = 3, quick: bool = False):
+def run(reps: int = 5, quick: bool = False):
+    """Ours and the peers the targets name (scikit-learn, PyTorch, the floor) are timed
+    round-robin (``interleaved_medians``); the other rows one after the other."""
     from backprop import SGD
 
     X, y, Y = data(20000 if quick else 60000)
     n = len(X)
     rng = np.random.default_rng(0)
-    rows = []
     net = network()
     net.fit(X[:256], Y[:256], epochs=1, batch_size=BATCH, optimizer=SGD(0.01, momentum=0.9))
     opt = SGD(0.01, momentum=0.9)
-    t = median_time(lambda: net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=opt, seed=1), reps)
-    rows.append((OURS, t, "float32; fit() incl. input checks; BLAS default threads"))
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, user_api="blas"):
-        t = median_time(lambda: net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=opt, seed=1), reps)
-    rows.append(("backprop, BLAS limited to 1 thread", t, "threadpoolctl around fit()"))
-    opt2 = SGD(0.01, momentum=0.9)
-    t = median_time(lambda: net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=opt2, seed=1, fast=False),
-                    max(1, reps - 1))
-    rows.append(("backprop numpy reference path (fast=False)", t, "float32"))
-
-    ref = network()
-    Ws = [layer.params["W"].copy() for layer in ref.layers]
-    bs = [layer.params["b"].copy() for layer in ref.layers]
-    Vs = [np.zeros_like(a) for pair in zip(Ws, bs) for a in pair]
-    t = median_time(lambda: plain_numpy_epoch(Ws, bs, Vs, X, Y, rng), reps)
-    rows.append(("plain numpy mini-batch loop", t, "float32, written in bench/"))
+    peers = {OURS: lambda: net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=opt, seed=1)}
 
     quiet_sklearn()
     from sklearn.neural_network import MLPClassifier
@@ -118,8 +106,7 @@ def run(reps: int = 3, quick: bool = False):
     clf = MLPClassifier(hidden_layer_sizes=(256, 128), activation="relu", solver="sgd", batch_size=BATCH,
                         learning_rate_init=0.01, momentum=0.9, nesterovs_momentum=False, alpha=0.0,
                         max_iter=1, random_state=0)
-    t = median_time(lambda: clf.fit(X, y), reps)
-    rows.append(("scikit-learn MLPClassifier", t, "float32 input kept float32 by sklearn"))
+    peers[SKLEARN] = lambda: clf.fit(X, y)
 
     torch = torch_or_none()
     if torch is not None:
@@ -138,10 +125,34 @@ def run(reps: int = 3, quick: bool = False):
                 lossf(model(Xt[idx]), yt[idx]).backward()
                 topt.step()
 
-        t = median_time(torch_epoch, reps)
-        rows.append(("PyTorch CPU (float32)", t, "nn.Sequential + optim.SGD"))
-    t = gemm_floor(SIZES, n, BATCH, np.float32, reps)
-    rows.append(("floor: the GEMMs alone (numpy, default threads)", t, "8 GEMMs per batch"))
+        peers[TORCH] = torch_epoch
+    peers[FLOOR] = gemm_floor_epoch(SIZES, n, BATCH, np.float32)
+    for fn in peers.values():  # warm up every peer once (first-call set-up is not an epoch)
+        fn()
+    times = interleaved_medians(peers, reps)
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        one_thread = median_time(lambda: net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=opt, seed=1),
+                                 reps)
+    opt2 = SGD(0.01, momentum=0.9)
+    reference = median_time(lambda: net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=opt2, seed=1,
+                                            fast=False), max(1, reps - 2))
+    ref = network()
+    Ws = [layer.params["W"].copy() for layer in ref.layers]
+    bs = [layer.params["b"].copy() for layer in ref.layers]
+    Vs = [np.zeros_like(a) for pair in zip(Ws, bs) for a in pair]
+    plain = median_time(lambda: plain_numpy_epoch(Ws, bs, Vs, X, Y, rng), reps)
+
+    rows = [(OURS, times[OURS], "float32; fit() incl. input checks; BLAS default threads"),
+            ("backprop, BLAS limited to 1 thread", one_thread, "threadpoolctl around fit()"),
+            ("backprop numpy reference path (fast=False)", reference, "float32"),
+            ("plain numpy mini-batch loop", plain, "float32, written in bench/"),
+            (SKLEARN, times[SKLEARN], "float32 input kept float32 by sklearn")]
+    if TORCH in times:
+        rows.append((TORCH, times[TORCH], "nn.Sequential + optim.SGD"))
+    rows.append((FLOOR, times[FLOOR], "8 GEMMs per batch"))
     return rows
 
 

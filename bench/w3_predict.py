@@ -1,5 +1,6 @@
 """W3: predict 60000 x 784 float32 through the W2b network (784-256-128-10 relu, softmax out).
-The floor is the three GEMMs alone into preallocated outputs.
+The floor is the three GEMMs alone into preallocated outputs. Ours, scikit-learn, PyTorch and
+the floor are timed round-robin (``common.interleaved_medians``).
 
 ``Network.predict`` uses the compiled kernels between the products only when they are already
 loaded (training this network on the fast path loads them; predicting alone never does, see
@@ -10,46 +11,32 @@ from __future__ import annotations
 
 import common  # noqa: F401
 import numpy as np
-from common import median_time, print_rows, quiet_sklearn, torch_or_none
+from common import interleaved_medians, median_time, print_rows, quiet_sklearn, torch_or_none
 from w2b_mnist_like import SIZES, data, network
 
 OURS = "backprop Network.predict (kernels loaded, as after a fit)"
+SKLEARN = "scikit-learn MLPClassifier.predict_proba"
+TORCH = "PyTorch CPU (float32, no_grad)"
+FLOOR = "floor: the 3 GEMMs alone"
 TITLE = "W3: predict 60000x784 float32 through 784-256-128-10 (relu, softmax output)"
 
 
 def run(reps: int = 5, quick: bool = False):
     X, y, Y = data(20000 if quick else 60000)
     net = network()
-    rows = []
     from backprop import SGD
     from backprop.fast.forward import forward_chunked, kernels_loaded
 
-    # what training this network on the fast path does first (its batch runner loads the kernels)
-    net.copy().fit(X[:256], Y[:256], epochs=1, batch_size=128, optimizer=SGD(0.01, momentum=0.9))
+    # what training this network on the fast path does first: a fit checks an X of at least
+    # fast.CHECK_COMPILED_FROM items with a compiled kernel, which loads them
+    net.copy().fit(X[:2048], Y[:2048], epochs=1, batch_size=128, optimizer=SGD(0.01, momentum=0.9))
     assert kernels_loaded()
     from backprop.network import PREDICT_CHUNK
 
     net.predict(X[:PREDICT_CHUNK + 1])  # loads the compiled pieces from the cache
-    t = median_time(lambda: net.predict(X), reps)
-    rows.append((OURS, t, f"float32, {PREDICT_CHUNK}-row chunks, incl. input checks"))
-    t = median_time(lambda: forward_chunked(net, X, PREDICT_CHUNK, check="X", compiled=False), reps)
-    rows.append(("backprop predict, kernels not loaded (numpy between products)", t, "the same, incl. checks"))
-    t = median_time(lambda: net.forward(X), reps)
-    rows.append(("backprop Network.forward (reference, whole batch)", t, "float32"))
-
+    peers = {OURS: lambda: net.predict(X)}
     Ws = [layer.params["W"] for layer in net.layers]
     bs = [layer.params["b"] for layer in net.layers]
-
-    def plain():
-        A = X
-        for i, (W, b) in enumerate(zip(Ws, bs)):
-            Z = A @ W + b
-            A = np.maximum(Z, 0) if i < 2 else Z
-        E = np.exp(A - A.max(1, keepdims=True))
-        return E / E.sum(1, keepdims=True)
-
-    t = median_time(plain, reps)
-    rows.append(("plain numpy forward", t, "float32"))
 
     quiet_sklearn()
     from sklearn.neural_network import MLPClassifier
@@ -57,8 +44,7 @@ def run(reps: int = 5, quick: bool = False):
     clf = MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=1, random_state=0).fit(X[:500], y[:500])
     clf.coefs_ = [W.copy() for W in Ws]
     clf.intercepts_ = [b.copy() for b in bs]
-    t = median_time(lambda: clf.predict_proba(X), reps)
-    rows.append(("scikit-learn MLPClassifier.predict_proba", t, "same weights"))
+    peers[SKLEARN] = lambda: clf.predict_proba(X)
 
     torch = torch_or_none()
     if torch is not None:
@@ -70,9 +56,7 @@ def run(reps: int = 5, quick: bool = False):
             with torch.no_grad():
                 return model(Xt)
 
-        t = median_time(torch_predict, reps)
-        rows.append(("PyTorch CPU (float32, no_grad)", t, ""))
-
+        peers[TORCH] = torch_predict
     outs = [np.empty((len(X), s), np.float32) for s in SIZES[1:]]
 
     def gemms():
@@ -81,8 +65,30 @@ def run(reps: int = 5, quick: bool = False):
             np.matmul(A, W, out=out)
             A = out
 
-    t = median_time(gemms, reps)
-    rows.append(("floor: the 3 GEMMs alone", t, "preallocated outputs"))
+    peers[FLOOR] = gemms
+    for fn in peers.values():  # warm up every peer once
+        fn()
+    times = interleaved_medians(peers, reps)
+
+    def plain():
+        A = X
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            Z = A @ W + b
+            A = np.maximum(Z, 0) if i < 2 else Z
+        E = np.exp(A - A.max(1, keepdims=True))
+        return E / E.sum(1, keepdims=True)
+
+    rows = [(OURS, times[OURS], f"float32, {PREDICT_CHUNK}-row chunks, incl. input checks"),
+            ("backprop predict, kernels not loaded (numpy between products)",
+             median_time(lambda: forward_chunked(net, X, PREDICT_CHUNK, check="X", compiled=False), reps),
+             "the same, incl. checks"),
+            ("backprop Network.forward (reference, whole batch)", median_time(lambda: net.forward(X), reps),
+             "float32"),
+            ("plain numpy forward", median_time(plain, reps), "float32"),
+            (SKLEARN, times[SKLEARN], "same weights")]
+    if TORCH in times:
+        rows.append((TORCH, times[TORCH], ""))
+    rows.append((FLOOR, times[FLOOR], "preallocated outputs"))
     return rows
 
 

@@ -1,11 +1,12 @@
 """W1: seed 003's digits network 64-32-16-10, sigmoid, half_sse, batch 1 (per-sample), lr 0.1,
-on 1347 training samples. Medians of the time per epoch; every peer in the same run."""
+on 1347 training samples. Medians of the time per epoch; every peer in the same run, ours and the
+seed-style loop (the target's pair) round-robin."""
 
 from __future__ import annotations
 
 import common  # noqa: F401  (puts src/ on sys.path)
 import numpy as np
-from common import median_time, print_rows, quiet_sklearn, torch_or_none
+from common import interleaved_medians, median_time, print_rows, quiet_sklearn, torch_or_none
 
 OURS = "backprop fit() (compiled per-sample kernel)"
 TITLE = "W1: digits 64-32-16-10 sigmoid, half_sse, batch 1, lr 0.1 (1347 samples)"
@@ -28,18 +29,26 @@ def torch_digits(torch, X, Y):
     return model, torch.optim.SGD(model.parameters(), lr=0.1), torch.from_numpy(X), torch.from_numpy(Y)
 
 
-def time_digits_fits(X, Y, batch_size, epochs, reps, ref_epochs, ref_reps, ours=OURS):
+def time_digits_fits(X, Y, batch_size, epochs, reps, ref_epochs, ref_reps, ours=OURS, peers=None):
     """Rows for our fit() of the digits network (fast path, after one warm-up epoch that compiles
-    or loads the kernels) and for the numpy reference path, per epoch."""
+    or loads the kernels) and for the numpy reference path, per epoch. ``peers`` ({name:
+    (callable, epochs it runs, note)}) are timed round-robin with ours
+    (``common.interleaved_medians``) and get their rows after it."""
     from backprop import SGD, Network
 
     net = Network.from_sizes([64, 32, 16, 10], activation="sigmoid", seed=42)
+    peers = peers or {}
 
     def fit(epochs, fast=None):
         return net.fit(X, Y, epochs=epochs, batch_size=batch_size, optimizer=SGD(0.1), seed=1, fast=fast)
 
     fit(1)
-    rows = [(ours, median_time(lambda: fit(epochs), reps, per=epochs), f"fit(), {epochs} epochs per repetition")]
+    for fn, _, _ in peers.values():
+        fn()
+    times = interleaved_medians({ours: lambda: fit(epochs), **{k: fn for k, (fn, _, _) in peers.items()}},
+                                reps)
+    rows = [(ours, times[ours] / epochs, f"fit(), {epochs} epochs per repetition")]
+    rows += [(name, times[name] / per, note) for name, (_, per, note) in peers.items()]
     t = median_time(lambda: fit(ref_epochs, fast=False), ref_reps, per=ref_epochs)
     rows.append(("backprop numpy reference path (fast=False)", t, "fit(..., fast=False)"))
     return rows
@@ -52,12 +61,11 @@ def run(reps: int = 5, quick: bool = False):
     n = len(X)
     rng = np.random.default_rng(0)
     epochs = 10 if quick else 30
-    rows = time_digits_fits(X, Y, 1, epochs, reps, 1, max(2, reps // 2))
-
     seed = SeedNetwork([64, 32, 16, 10], alpha=0.1)
     Xb = SeedNetwork.add_bias_column(X)
-    t = median_time(lambda: seed.fit_epoch(Xb, Y, rng.permutation(n)), max(2, reps // 2))
-    rows.append(("seed-style numpy loop (seed 003 fit_partial)", t, "bias trick, per sample"))
+    seed_epoch = (lambda: seed.fit_epoch(Xb, Y, rng.permutation(n)), 1, "bias trick, per sample")
+    rows = time_digits_fits(X, Y, 1, epochs, reps, 1, max(2, reps // 2),
+                            peers={"seed-style numpy loop (seed 003 fit_partial)": seed_epoch})
 
     quiet_sklearn()
     from sklearn.neural_network import MLPClassifier

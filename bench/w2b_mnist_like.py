@@ -98,7 +98,7 @@ def run(reps: int = 5, quick: bool = False):
     net = network()
     net.fit(X[:256], Y[:256], epochs=1, batch_size=BATCH, optimizer=SGD(0.01, momentum=0.9))
     opt = SGD(0.01, momentum=0.9)
-    peers = {OURS: lambda: net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=opt, seed=1)}
+    timed = {OURS: lambda: net.fit(X, Y, epochs=1, batch_size=BATCH, optimizer=opt, seed=1)}
 
     quiet_sklearn()
     from sklearn.neural_network import MLPClassifier
@@ -106,7 +106,7 @@ def run(reps: int = 5, quick: bool = False):
     clf = MLPClassifier(hidden_layer_sizes=(256, 128), activation="relu", solver="sgd", batch_size=BATCH,
                         learning_rate_init=0.01, momentum=0.9, nesterovs_momentum=False, alpha=0.0,
                         max_iter=1, random_state=0)
-    peers[SKLEARN] = lambda: clf.fit(X, y)
+    timed[SKLEARN] = lambda: clf.fit(X, y)
 
     torch = torch_or_none()
     if torch is not None:
@@ -125,11 +125,11 @@ def run(reps: int = 5, quick: bool = False):
                 lossf(model(Xt[idx]), yt[idx]).backward()
                 topt.step()
 
-        peers[TORCH] = torch_epoch
-    peers[FLOOR] = gemm_floor_epoch(SIZES, n, BATCH, np.float32)
-    for fn in peers.values():  # warm up every peer once (first-call set-up is not an epoch)
+        timed[TORCH] = torch_epoch
+    timed[FLOOR] = gemm_floor_epoch(SIZES, n, BATCH, np.float32)
+    for fn in timed.values():  # warm up every peer once (first-call set-up is not an epoch)
         fn()
-    times = interleaved_medians(peers, reps)
+    times = interleaved_medians(timed, reps)
 
     from threadpoolctl import threadpool_limits
 

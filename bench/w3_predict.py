@@ -34,7 +34,7 @@ def run(reps: int = 5, quick: bool = False):
     from backprop.network import PREDICT_CHUNK
 
     net.predict(X[:PREDICT_CHUNK + 1])  # loads the compiled pieces from the cache
-    peers = {OURS: lambda: net.predict(X)}
+    timed = {OURS: lambda: net.predict(X)}
     Ws = [layer.params["W"] for layer in net.layers]
     bs = [layer.params["b"] for layer in net.layers]
 
@@ -44,7 +44,7 @@ def run(reps: int = 5, quick: bool = False):
     clf = MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=1, random_state=0).fit(X[:500], y[:500])
     clf.coefs_ = [W.copy() for W in Ws]
     clf.intercepts_ = [b.copy() for b in bs]
-    peers[SKLEARN] = lambda: clf.predict_proba(X)
+    timed[SKLEARN] = lambda: clf.predict_proba(X)
 
     torch = torch_or_none()
     if torch is not None:
@@ -56,7 +56,7 @@ def run(reps: int = 5, quick: bool = False):
             with torch.no_grad():
                 return model(Xt)
 
-        peers[TORCH] = torch_predict
+        timed[TORCH] = torch_predict
     outs = [np.empty((len(X), s), np.float32) for s in SIZES[1:]]
 
     def gemms():
@@ -65,10 +65,10 @@ def run(reps: int = 5, quick: bool = False):
             np.matmul(A, W, out=out)
             A = out
 
-    peers[FLOOR] = gemms
-    for fn in peers.values():  # warm up every peer once
+    timed[FLOOR] = gemms
+    for fn in timed.values():  # warm up every peer once
         fn()
-    times = interleaved_medians(peers, reps)
+    times = interleaved_medians(timed, reps)
 
     def plain():
         A = X

@@ -36,7 +36,10 @@ def interleaved_medians(fns: dict, reps: int, pause: float = 0.2) -> dict:
     per round, ``reps`` rounds): a machine whose speed drifts during the run (shared cores, the
     memory traffic of neighbours) then slows every implementation alike, where timing one after
     the other would give the drift to whichever ran last. Each run starts ``pause`` seconds after
-    the previous one, so that its worker threads (OpenBLAS, OpenMP) have stopped spinning."""
+    the previous one, so that its worker threads (OpenBLAS, OpenMP) have stopped spinning. Each
+    callable first runs once untimed (first-call set-up is not what is measured)."""
+    for fn in fns.values():
+        fn()
     times: dict = {name: [] for name in fns}
     for _ in range(reps):
         for name, fn in fns.items():

@@ -31,9 +31,9 @@ def torch_digits(torch, X, Y):
 
 def time_digits_fits(X, Y, batch_size, epochs, reps, ref_epochs, ref_reps, ours=OURS, peers=None):
     """Rows for our fit() of the digits network (fast path, after one warm-up epoch that compiles
-    or loads the kernels) and for the numpy reference path, per epoch. ``peers`` ({name:
-    (callable, epochs it runs, note)}) are timed round-robin with ours
-    (``common.interleaved_medians``) and get their rows after it."""
+    or loads the kernels) and for the numpy reference path, per epoch; and the rows of ``peers``
+    ({name: (callable, epochs it runs, note)}), timed round-robin with ours
+    (``common.interleaved_medians``): (our rows, the peers' rows)."""
     from backprop import SGD, Network
 
     net = Network.from_sizes([64, 32, 16, 10], activation="sigmoid", seed=42)
@@ -43,15 +43,12 @@ def time_digits_fits(X, Y, batch_size, epochs, reps, ref_epochs, ref_reps, ours=
         return net.fit(X, Y, epochs=epochs, batch_size=batch_size, optimizer=SGD(0.1), seed=1, fast=fast)
 
     fit(1)
-    for fn, _, _ in peers.values():
-        fn()
     times = interleaved_medians({ours: lambda: fit(epochs), **{k: fn for k, (fn, _, _) in peers.items()}},
                                 reps)
     rows = [(ours, times[ours] / epochs, f"fit(), {epochs} epochs per repetition")]
-    rows += [(name, times[name] / per, note) for name, (_, per, note) in peers.items()]
     t = median_time(lambda: fit(ref_epochs, fast=False), ref_reps, per=ref_epochs)
     rows.append(("backprop numpy reference path (fast=False)", t, "fit(..., fast=False)"))
-    return rows
+    return rows, [(name, times[name] / per, note) for name, (_, per, note) in peers.items()]
 
 
 def run(reps: int = 5, quick: bool = False):
@@ -64,8 +61,9 @@ def run(reps: int = 5, quick: bool = False):
     seed = SeedNetwork([64, 32, 16, 10], alpha=0.1)
     Xb = SeedNetwork.add_bias_column(X)
     seed_epoch = (lambda: seed.fit_epoch(Xb, Y, rng.permutation(n)), 1, "bias trick, per sample")
-    rows = time_digits_fits(X, Y, 1, epochs, reps, 1, max(2, reps // 2),
-                            peers={"seed-style numpy loop (seed 003 fit_partial)": seed_epoch})
+    rows, peer_rows = time_digits_fits(X, Y, 1, epochs, reps, 1, max(2, reps // 2),
+                                       peers={"seed-style numpy loop (seed 003 fit_partial)": seed_epoch})
+    rows += peer_rows
 
     quiet_sklearn()
     from sklearn.neural_network import MLPClassifier

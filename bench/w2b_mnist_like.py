@@ -127,8 +127,6 @@ def run(reps: int = 5, quick: bool = False):
 
         timed[TORCH] = torch_epoch
     timed[FLOOR] = gemm_floor_epoch(SIZES, n, BATCH, np.float32)
-    for fn in timed.values():  # warm up every peer once (first-call set-up is not an epoch)
-        fn()
     times = interleaved_medians(timed, reps)
 
     from threadpoolctl import threadpool_limits

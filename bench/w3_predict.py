@@ -66,8 +66,6 @@ def run(reps: int = 5, quick: bool = False):
             A = out
 
     timed[FLOOR] = gemms
-    for fn in timed.values():  # warm up every peer once
-        fn()
     times = interleaved_medians(timed, reps)
 
     def plain():

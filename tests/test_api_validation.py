@@ -119,3 +119,48 @@ def test_one_hot_labels_train(net, rng):
     X = rng.random((8, 3))
     hist = fit(net, X, one_hot(np.array([0, 1] * 4), 2), epochs=1)
     assert len(hist) == 1
+
+
+def _elementwise_message(name, array):
+    """The error the element-wise test gives (the screen's oracle), or None for a finite array."""
+    bad = np.argwhere(~np.isfinite(array))
+    if len(bad) == 0:
+        return None
+    where = tuple(int(i) for i in bad[0])
+    return (f"`{name}` must contain only finite numbers; got {array[where]} at index "
+            f"({', '.join(map(str, where))}); remove or impute missing values first")
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_arrays_are_screened_by_row_sums_with_the_same_errors(rng, dtype, order):
+    # check_finite on an array large enough for the row-sum screen: the array back when it is
+    # finite, and for each bad value the element-wise test's message (the oracle).
+    from backprop import _validation
+
+    X = np.asarray(rng.standard_normal((16400, 64)), dtype=dtype, order=order)
+    assert X.size >= _validation.SCREEN_FROM
+    assert _validation._row_sums_finite(X)
+    assert _validation.check_finite("X", X) is X
+    for bad, where in ((np.nan, (0, 0)), (np.inf, (8517, 3)), (-np.inf, (16399, 63))):
+        Y = X.copy(order=order)
+        Y[where] = bad
+        assert not _validation._row_sums_finite(Y)
+        with pytest.raises(BackpropError) as got:
+            _validation.check_finite("X", Y)
+        assert str(got.value) == _elementwise_message("X", Y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_sums_that_overflow_are_not_an_error(dtype):
+    # Finite entries whose row sums overflow fail the screen but pass the check (the
+    # element-wise test decides); +inf and -inf in one row sum to NaN and fail both.
+    from backprop import _validation
+
+    X = np.full((1 << 14, 64), np.finfo(dtype).max, dtype)
+    assert not _validation._row_sums_finite(X)
+    assert _validation.check_finite("X", X) is X
+    X[5, :2] = (np.inf, -np.inf)
+    with pytest.raises(BackpropError) as got:
+        _validation.check_finite("X", X)
+    assert str(got.value) == _elementwise_message("X", X)

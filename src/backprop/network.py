@@ -239,10 +239,9 @@ class Network:
         out = self._forward(X2)
         return out[0] if was_1d else out
 
-    def _prepare(self, X, Y, names=("X", "Y"), finite_x: bool = True):
-        """X and Y as 2-D arrays of the network's dtype, checked; ``finite_x=False`` leaves X's
-        check for NaN and infinity to the caller."""
-        X2, _ = as_batch(names[0], X, self.n_inputs, self.dtype, finite=finite_x)
+    def _prepare(self, X, Y, names=("X", "Y")):
+        """X and Y as 2-D arrays of the network's dtype, checked."""
+        X2, _ = as_batch(names[0], X, self.n_inputs, self.dtype)
         Y2 = as_targets(names[1], Y, X2.shape[0], self.n_outputs, self.dtype)
         return X2, Y2
 

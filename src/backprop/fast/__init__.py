@@ -41,7 +41,7 @@ import tempfile
 
 from .._validation import BackpropError, describe
 
-__all__ = ["ENV_SWITCH", "available", "switched_off", "check_finite", "why_not", "use_fast_path",
+__all__ = ["ENV_SWITCH", "available", "switched_off", "why_not", "use_fast_path",
            "make_runner", "predict", "COMPILING_MESSAGE"]
 
 ENV_SWITCH = "BACKPROP_FAST"
@@ -51,10 +51,6 @@ NUMPY_FROM_MACS = 1 << 23
 # BLAS uses more than one thread only for products with at least this many multiply-adds.
 MULTI_THREAD_FROM_MACS = 1 << 24
 COMPILING_MESSAGE = "compiling kernels (first run only)..."
-# ``check_finite`` uses the compiled pass from this many items; smaller arrays take numpy's (at
-# 2^20 float32 items 0.5 ms at most, where the first compiled call may have to set up numba's
-# compiler target, 0.3 s: the digits demo's X, 86,000 items, would pay it at every start).
-CHECK_COMPILED_FROM = 1 << 20
 logger = logging.getLogger("backprop.fast")
 
 _runner_module = None
@@ -217,20 +213,6 @@ class _ThreadLimited:
             return self.runner.run_epoch(rng)
         with _blas_controller().limit(limits=self.threads, user_api="blas"):
             return self.runner.run_epoch(rng)
-
-
-def check_finite(name: str, array):
-    """``_validation.check_finite`` (the same error), in one compiled pass over a large
-    C-contiguous array when the kernels are available: 60000 x 784 float32 in 12.6 ms instead
-    of numpy's 29 ms (``np.isfinite`` writes a temporary array of booleans as large as X)."""
-    from .. import _validation
-
-    if array.size >= CHECK_COMPILED_FROM and array.flags.c_contiguous and _runner() is not None:
-        from . import kernels
-
-        if kernels.all_finite(array.reshape(-1)):
-            return array
-    return _validation.check_finite(name, array)
 
 
 def predict(network, X, chunk: int = 2048, compiled: bool | None = None):

@@ -2,10 +2,11 @@
 The floor is the three GEMMs alone into preallocated outputs. Ours, scikit-learn, PyTorch and
 the floor are timed round-robin (``common.interleaved_medians``).
 
-``Network.predict`` uses the compiled kernels between the products only when they are already
-loaded (training this network on the fast path loads them; predicting alone never does, see
-``backprop/fast/forward.py``). Ours is the first case, after a short fit of a copy of the network
-in the same process; the second row is a process that has not loaded them."""
+``Network.predict`` uses the compiled step between the products only when this process has
+already loaded compiled code (a fit on the fast path loads its saved entry, and saves the
+post-product one; predicting alone never loads numba, see ``backprop/fast/forward.py``). Ours is
+that case, after a short fit of a copy of the network in the same process; the second row is a
+process that has not trained."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 from common import interleaved_medians, median_time, print_rows, quiet_sklearn, torch_or_none
 from w2b_mnist_like import SIZES, data, network
 
-OURS = "backprop Network.predict (kernels loaded, as after a fit)"
+OURS = "backprop Network.predict (after a fit: compiled step between the products)"
 SKLEARN = "scikit-learn MLPClassifier.predict_proba"
 TORCH = "PyTorch CPU (float32, no_grad)"
 FLOOR = "floor: the 3 GEMMs alone"
@@ -25,15 +26,15 @@ def run(reps: int = 5, quick: bool = False):
     X, y, Y = data(20000 if quick else 60000)
     net = network()
     from backprop import SGD
-    from backprop.fast.forward import forward_chunked, kernels_loaded
+    from backprop.fast.forward import _saved_post_entry, forward_chunked
 
-    # what training this network on the fast path does first: a fit checks an X of at least
-    # fast.CHECK_COMPILED_FROM items with a compiled kernel, which loads them
+    # what a fit on the fast path leaves in this process: its saved entry loaded, and the
+    # post-product entry saved, which predict then loads (a few ms, once)
     net.copy().fit(X[:2048], Y[:2048], epochs=1, batch_size=128, optimizer=SGD(0.01, momentum=0.9))
-    assert kernels_loaded()
+    assert _saved_post_entry(net.dtype) is not None
     from backprop.network import PREDICT_CHUNK
 
-    net.predict(X[:PREDICT_CHUNK + 1])  # loads the compiled pieces from the cache
+    net.predict(X[:PREDICT_CHUNK + 1])
     timed = {OURS: lambda: net.predict(X)}
     Ws = [layer.params["W"] for layer in net.layers]
     bs = [layer.params["b"] for layer in net.layers]
@@ -77,7 +78,7 @@ def run(reps: int = 5, quick: bool = False):
         return E / E.sum(1, keepdims=True)
 
     rows = [(OURS, times[OURS], f"float32, {PREDICT_CHUNK}-row chunks, incl. input checks"),
-            ("backprop predict, kernels not loaded (numpy between products)",
+            ("backprop predict, no fit before (numpy between products)",
              median_time(lambda: forward_chunked(net, X, PREDICT_CHUNK, check="X", compiled=False), reps),
              "the same, incl. checks"),
             ("backprop Network.forward (reference, whole batch)", median_time(lambda: net.forward(X), reps),

@@ -32,7 +32,27 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(network_module, "PREDICT_CHUNK", 16)
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+@pytest.fixture(scope="module")
+def saved_post():
+    """The post-product entries, saved (a fit on the fast path saves them)."""
+    from backprop.fast import native
+
+    entries = {np.dtype(t).name: native.entry("post", 0, t) for t in (np.float64, np.float32)}
+    assert all(entries.values())
+    return entries
+
+
+MODES = [False, True, "native"]
+MODE_IDS = ["numpy", "compiled", "native"]
+
+
+@pytest.fixture(params=MODES, ids=MODE_IDS)
+def compiled(request):
+    if request.param == "native":
+        request.getfixturevalue("saved_post")
+    return request.param
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_every_activation_matches_forward(rng, activation, compiled):
     # Hidden and output activations, chunk smaller than n and not dividing it (last chunk short).
@@ -42,7 +62,6 @@ def test_every_activation_matches_forward(rng, activation, compiled):
     np.testing.assert_allclose(got, net.forward(X), rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 def test_float32_and_layer_without_bias(rng, compiled):
     net = Network([Dense(5, 7, activation="relu", dtype=np.float32, seed=3),
                    Dense(7, 3, activation="softmax", use_bias=False, dtype=np.float32, seed=4)])
@@ -77,12 +96,20 @@ def _reference_error(X):
     return str(info.value)
 
 
+def _choose(monkeypatch, mode, saved_post=None):
+    """Make the automatic choice of ``_posts`` pick ``mode`` (False, True or "native")."""
+    monkeypatch.setattr(fwd, "kernels_loaded", lambda: mode is True)
+    monkeypatch.setattr(fwd, "_saved_post_entry",
+                        lambda dtype: saved_post[np.dtype(dtype).name] if mode == "native" else None)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("row", [0, 17, 49])  # first chunk, a middle one, the short last one
-@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
-def test_bad_input_rejected_with_the_reference_message(rng, small_chunks, monkeypatch, bad, row, compiled):
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_bad_input_rejected_with_the_reference_message(rng, small_chunks, monkeypatch, saved_post, bad,
+                                                       row, mode):
     # -inf matters most: relu turns it into 0, so only a check before the activation sees it.
-    monkeypatch.setattr(fwd, "kernels_loaded", lambda: compiled)
+    _choose(monkeypatch, mode, saved_post)
     X = rng.standard_normal((50, 5))
     X[row, 3] = bad
     with pytest.raises(BackpropError) as info:
@@ -125,16 +152,45 @@ def test_non_finite_weights_fall_back_to_checking_x(rng, small_chunks):
         net.predict(X)
 
 
-def test_overflow_is_not_mistaken_for_bad_input(small_chunks):
-    # Finite inputs whose products overflow float32: no error, the reference's outputs.
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_overflow_is_not_mistaken_for_bad_input(small_chunks, monkeypatch, saved_post, mode):
+    # Finite inputs whose products overflow float32: no error, the reference's outputs. The
+    # overflowing rows sit among ordinary ones, and the biases are not zero: a step that added
+    # the bias before its check failed (and again after X was found finite) would show.
+    _choose(monkeypatch, mode, saved_post)
     net = _net("relu", "identity", dtype=np.float32)
-    X = np.full((50, 5), 3e38, np.float32)
-    X[::2] *= -1
+    for layer in net.layers:
+        layer.params["b"][:] = 0.25
+    X = np.random.default_rng(0).standard_normal((50, 5)).astype(np.float32)
+    X[3] = 3e38
+    X[20] = -3e38
     with np.errstate(over="ignore", invalid="ignore"):
         got = net.predict(X)
         want = net.forward(X)
-    assert not np.all(np.isfinite(want))
+    assert not np.all(np.isfinite(want)) and np.isfinite(want[:3]).all()
     np.testing.assert_array_equal(got, want)
+
+
+def test_saved_entry_only_once_this_process_has_loaded_one(monkeypatch, saved_post):
+    # After a fit on the fast path (a saved entry loaded: numba's runtime is up), predictions use
+    # the saved post-product entry; before, numpy (loading numba would cost more than it saves).
+    from backprop.fast import native
+
+    monkeypatch.setattr(fwd, "kernels_loaded", lambda: False)
+    net = _net()
+    monkeypatch.setattr(native, "any_loaded", lambda: False)
+    assert fwd._saved_post_entry(np.float64) is None
+    monkeypatch.setattr(native, "any_loaded", lambda: True)
+    assert fwd._saved_post_entry(np.float64) is saved_post["float64"]
+    used = []
+    original = fwd._native_post
+    monkeypatch.setattr(fwd, "_native_post", lambda layer, entry: used.append(entry) or original(layer, entry))
+    X = np.random.default_rng(0).standard_normal((50, 5))
+    np.testing.assert_allclose(fwd.forward_chunked(net, X, 16), net.forward(X), rtol=1e-12, atol=1e-15)
+    assert used == [saved_post["float64"]] * len(net.layers)
+    monkeypatch.setenv(fast.ENV_SWITCH, "0")
+    fwd.forward_chunked(net, X, 16)
+    assert len(used) == len(net.layers)
 
 
 def test_compiled_only_when_kernels_already_loaded(rng, monkeypatch):

@@ -300,7 +300,11 @@ X, Y = rng.random((40, 8)), rng.random((40, 4))
 net.fit(X, Y, epochs=3, batch_size=1, optimizer=SGD(0.3), shuffle=False)
 big = Network.from_sizes([64, 64, 4], activation="relu", seed=2)
 big.fit(np.tile(X, (1, 8)), Y, epochs=2, batch_size=32, optimizer=SGD(0.1, momentum=0.9), seed=0)
+predicted = big.predict(np.random.default_rng(1).random((2100, 64)))  # chunked: > PREDICT_CHUNK rows
+from backprop.fast import native
 print(json.dumps({{"arraymath": "numba.np.arraymath" in sys.modules,
+                  "post": [k[0] for k, v in native._entries.items() if v is not None],
+                  "predicted": predicted.ravel().tolist(),
                   "scipy_linalg": "scipy.linalg" in sys.modules,
                   "weights": [w.ravel().tolist() for w in net.get_weights()],
                   "batches": [w.ravel().tolist() for w in big.get_weights()]}}))
@@ -308,9 +312,11 @@ print(json.dumps({{"arraymath": "numba.np.arraymath" in sys.modules,
 
 
 def test_second_process_loads_the_entries_without_numbas_setup(tmp_path):
-    # The first process compiles and saves both entries (per sample; batches of 32 with BLAS
-    # products); the second loads the saved code, never sets up numba's compiler target, and
-    # trains to the same weights as the first and as numpy.
+    # The first process compiles and saves both training entries (per sample; batches of 32 with
+    # BLAS products) and, with them, inference's post-product entry; the second loads the saved
+    # code, never sets up numba's compiler target, trains to the same weights as the first and
+    # as numpy, and predicts a large batch through the saved post-product entry, with the
+    # outputs of the reference forward pass.
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     env.pop("BACKPROP_FAST", None)
     runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD.format(src=SRC)], env=env, check=True,
@@ -318,7 +324,8 @@ def test_second_process_loads_the_entries_without_numbas_setup(tmp_path):
     assert runs[0]["arraymath"] and not runs[1]["arraymath"]
     if blas.gemm_address(np.float64):  # the products call numpy's gemm, not SciPy's BLAS
         assert not runs[1]["scipy_linalg"]
-    assert len(list((tmp_path / "backprop").glob("*.nbx"))) == 2
+    assert len(list((tmp_path / "backprop").glob("*.nbx"))) == 3
+    assert "post" in runs[1]["post"]
     assert runs[0]["weights"] == runs[1]["weights"] and runs[0]["batches"] == runs[1]["batches"]
     net = Network.from_sizes([8, 6, 5, 4], activation="sigmoid", seed=1)
     rng = np.random.default_rng(0)
@@ -329,3 +336,5 @@ def test_second_process_loads_the_entries_without_numbas_setup(tmp_path):
             fast=False)
     for ours, ref in zip(runs[1]["weights"] + runs[1]["batches"], net.get_weights() + big.get_weights()):
         np.testing.assert_allclose(ours, ref.ravel(), rtol=1e-12, atol=1e-15)
+    Xp = np.random.default_rng(1).random((2100, 64))
+    np.testing.assert_allclose(runs[1]["predicted"], big.forward(Xp).ravel(), rtol=1e-12, atol=1e-15)

@@ -3,11 +3,14 @@ preallocated buffers, so only the output and one chunk's activations are allocat
 chunk's activations stay in the CPU cache between layers.
 
 The products are numpy's (BLAS). Between them, bias and activation run in numpy, or in the
-compiled ``kernels.dense_forward_post`` (one pass instead of two or more) when numba has already
-loaded those kernels in this process (``kernels_loaded``), by training on the fast path.
-Predicting never loads them itself: importing numba and loading the kernels costs about 0.5 s,
-more than they save on any batch short of millions of rows. Both give the reference forward's
-outputs (the compiled softmax's exp is within 1 ulp of numpy's).
+compiled ``kernels.dense_forward_post`` (one pass instead of two or more): through numba's
+dispatcher when it has already loaded the kernels in this process (``kernels_loaded``), else
+through the saved machine code of ``native.post_entry`` when this process has already loaded a
+saved entry, as a fit on the fast path does (loading one more then costs a few milliseconds; a
+fit with batches saves this entry along with its own). Predicting never loads numba itself: importing it
+costs about 0.15 s and setting up its dispatcher 0.3 s more, more than the compiled step saves on
+any batch short of millions of rows. All give the reference forward's outputs (the compiled
+softmax's exp is within 1 ulp of numpy's).
 
 The input check is folded in too (``check``): instead of a pass over all of X (25 ms for 60000 x
 784 float32, a fifth of the whole prediction), each chunk's first product X W is summed. A NaN
@@ -31,6 +34,7 @@ from ..activations import Identity, ReLU
 __all__ = ["forward_chunked", "kernels_loaded"]
 
 _KERNELS = "backprop.fast.kernels"
+_NATIVE = "backprop.fast.native"
 
 
 def kernels_loaded() -> bool:
@@ -42,10 +46,12 @@ def kernels_loaded() -> bool:
 
 
 def _numpy_post(layer):
-    """A = f(Z + b), in numpy, for this layer (Z is overwritten)."""
+    """A = f(Z + b), in numpy, for this layer (Z is overwritten); see ``_posts``."""
     act = layer.activation
 
-    def post(Z, A):
+    def post(Z, A, check: bool) -> bool:
+        if check and not _finite_sum(Z):
+            return False
         if "b" in layer.params:
             Z += layer.params["b"]
         if type(act) is ReLU:
@@ -54,26 +60,99 @@ def _numpy_post(layer):
             A[...] = Z
         else:
             A[...] = act.forward(Z)
+        return True
 
     return post
 
 
-def _compiled_post(layer):
-    """``_numpy_post`` as one compiled pass, or None when the activation has no kernel code.
-    A must not be Z: LLVM then cannot prove the two apart and keeps the loops scalar (an
-    in-place softmax took twice as long)."""
-    from . import kernels
+def _codes(layer):
+    """(activation code, slope, flat bias) for the compiled step, or None when the activation
+    has no kernel code."""
     from .runner import ACTIVATION_CODES, activation_code
 
     if type(layer.activation) not in ACTIVATION_CODES:
         return None
     code, slope = activation_code(layer.activation)
     b = layer.params["b"].reshape(-1) if "b" in layer.params else np.zeros(0, layer.params["W"].dtype)
+    return code, slope, b
 
-    def post(Z, A):
-        kernels.dense_forward_post(code, slope, Z.reshape(-1), b, A.reshape(-1), Z.shape[0], Z.shape[1])
+
+def _compiled_post(layer):
+    """``_numpy_post`` as one compiled pass (``kernels.dense_forward_post``, through numba's
+    dispatcher), or None when the activation has no kernel code. A must not be Z: LLVM then
+    cannot prove the two apart and keeps the loops scalar (an in-place softmax took twice as
+    long)."""
+    from . import kernels
+
+    codes = _codes(layer)
+    if codes is None:
+        return None
+    code, slope, b = codes
+
+    def post(Z, A, check: bool) -> bool:
+        z = Z.reshape(-1)
+        if check and not kernels.all_finite(z):
+            return False
+        kernels.dense_forward_post(code, slope, z, b, A.reshape(-1), Z.shape[0], Z.shape[1])
+        return True
 
     return post
+
+
+def _native_post(layer, entry):
+    """``_compiled_post`` through the saved entry ``entry`` (``native.post_entry``): the same
+    machine code, called through ctypes, without numba's set-up."""
+    codes = _codes(layer)
+    if codes is None:
+        return None
+    code, slope, b = codes
+    calls = []
+
+    def post(Z, A, check: bool) -> bool:
+        args = dict(Z=Z.reshape(-1), A=A.reshape(-1), m=Z.shape[0], n=Z.shape[1], check=check)
+        if not calls:
+            calls.append(entry.prepare(b=b, code=code, slope=slope, **args))
+            return calls[0]() != 0.0
+        return calls[0](**args) != 0.0
+
+    return post
+
+
+def _saved_post_entry(dtype):
+    """The saved entry of the post-product step (``native.post_entry``) when this process has
+    already loaded a saved entry (a fit on the fast path has: numba and its runtime are set up,
+    and loading one more costs a few milliseconds), else None."""
+    native = sys.modules.get(_NATIVE)
+    if native is None or not native.any_loaded():
+        return None
+    return native.post_entry(dtype)
+
+
+def _posts(network, compiled):
+    """One post-product step per layer: ``post(Z, A, check) -> bool`` applies bias and
+    activation (A = f(Z + b), Z overwritten); with ``check``, Z = X W is first checked: False,
+    and nothing done, when it is not finite (see the module docstring)."""
+    if compiled is None:
+        from . import switched_off
+
+        if switched_off():
+            compiled = False
+        elif kernels_loaded():
+            compiled = True
+        else:
+            compiled = "native" if _saved_post_entry(network.dtype) is not None else False
+    if compiled == "native":
+        from . import native
+
+        entry = native.post_entry(network.dtype)
+        if entry is None:
+            raise RuntimeError("the saved post-product entry is not available")
+        make = lambda layer: _native_post(layer, entry)  # noqa: E731
+    elif compiled:
+        make = _compiled_post
+    else:
+        make = _numpy_post
+    return [make(layer) or _numpy_post(layer) for layer in network.layers]
 
 
 def _needs_plain_check(W) -> bool:
@@ -87,30 +166,22 @@ def _finite_sum(Z) -> bool:
         return bool(np.isfinite(Z.sum()))
 
 
-def _compiled_all_finite(Z) -> bool:
-    from . import kernels
-
-    return kernels.all_finite(Z.reshape(-1))
-
-
 def forward_chunked(network, X, chunk: int = 2048, *, check: str | None = None,
-                    compiled: bool | None = None) -> np.ndarray:
+                    compiled: bool | str | None = None) -> np.ndarray:
     """Outputs of ``network`` for the 2-D batch X (already of ``network.dtype``): the same
     operations as ``Dense.forward``, with bias and activation applied in place.
 
     ``check``: the argument's name, to verify that X is finite (the error names it); None when
-    the caller has checked. ``compiled``: None picks the compiled post-product kernels when
-    they are loaded (``kernels_loaded``) and the fast path is not switched off."""
-    if compiled is None:
-        from . import switched_off
-
-        compiled = kernels_loaded() and not switched_off()
+    the caller has checked. ``compiled``: the post-product step: False numpy, True the compiled
+    kernels through numba's dispatcher, ``"native"`` through their saved entry; None picks the
+    dispatcher when it has loaded the kernels (``kernels_loaded``), else the saved entry when a
+    saved entry is already loaded in this process, else numpy, and numpy when the fast path is
+    switched off."""
     n = X.shape[0]
     rows = max(1, min(chunk, n))
     dtype = network.dtype
     layers = network.layers
-    posts = [(compiled and _compiled_post(layer)) or _numpy_post(layer) for layer in layers]
-    finite = _compiled_all_finite if compiled else _finite_sum
+    posts = _posts(network, compiled)
     if check is not None and _needs_plain_check(layers[0].params["W"]):
         check_finite(check, X)
         check = None
@@ -122,9 +193,9 @@ def forward_chunked(network, X, chunk: int = 2048, *, check: str | None = None,
         A = X[start:start + m]
         for i, (layer, post) in enumerate(zip(layers, posts)):
             Z = np.matmul(A, layer.params["W"], out=Zs[i][:m])
-            if i == 0 and check is not None and not finite(Z):
+            A = As[i][:m] if i < len(As) else out[start:start + m]
+            if not post(Z, A, i == 0 and check is not None):
                 check_finite(check, X)  # raises for a bad input; an overflow goes on
                 check = None
-            A = As[i][:m] if i < len(As) else out[start:start + m]
-            post(Z, A)
+                post(Z, A, False)
     return out

@@ -5,15 +5,19 @@ typing and lowering registries for all of numpy (``numba.np.arraymath`` alone im
 ``scipy.linalg``). That took 0.26-0.38 s of a warm ``backprop demo digits`` start on this
 project's benchmark machine, more than the rest of the start together.
 
-This module skips it for the two epoch kernels of ``runner.EpochRunner``. For each it
-generates a C-callable entry (``numba.cfunc``) that takes raw pointers and sizes, makes the arrays
-the kernel takes, and calls it:
+This module skips it for the two epoch kernels of ``runner.EpochRunner``, and for inference's
+post-product step. For each it generates a C-callable entry (``numba.cfunc``) that takes raw
+pointers and sizes, makes the arrays the kernel takes, and calls it:
 
 - ``kernels.train_online`` (per-sample plain SGD, the tutorials' algorithm): one entry per network
   depth and dtype, since the kernel takes a tuple of per-layer views (``online_entry``);
 - ``kernels.train_epoch`` (everything else): flat buffers only, one entry per dtype
   (``epoch_entry``). Its mid-sized products still call SciPy's BLAS, which numba's helper loads
-  on first use.
+  on first use;
+- ``kernels.all_finite`` and ``kernels.dense_forward_post`` (``forward.forward_chunked``'s check
+  and bias and activation between two products): one entry per dtype (``post_entry``), which a
+  fit with batches builds and saves along with its own (``save_post_entry``) and a prediction
+  loads only when it is saved and this process has already loaded an entry (``any_loaded``).
 
 The compiled library (object code, numba's own cache format) is saved once in a file of its
 own. A later process hands that file to numba's JIT (``unserialize_library``, the call numba's
@@ -44,13 +48,15 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["online_entry", "epoch_entry", "Entry", "Call", "ONLINE_ARGS", "EPOCH_ARGS", "cache_dir",
-           "cache_key", "online_source", "epoch_source", "meta_array", "trusted"]
+__all__ = ["online_entry", "epoch_entry", "post_entry", "any_loaded", "Entry", "Call", "ONLINE_ARGS",
+           "EPOCH_ARGS", "POST_ARGS", "cache_dir", "cache_key", "online_source", "epoch_source",
+           "post_source", "meta_array", "trusted"]
 
 FORMAT = 1
 logger = logging.getLogger("backprop.fast")
 _SOURCES = ("kernels.py", "blas.py", "vexp.py", "vectors.py", "native.py")
 _entries: dict = {}  # (kind, depth, dtype name) -> Entry or None, once per process
+_saved: set = set()  # post entries found saved by ``save_post_entry`` (not loaded)
 
 # An entry's arguments, in order: arrays of the network's dtype ("R"), int64 ("I") or float64
 # ("F") with their number of dimensions; scalars int ("i"), float ("f") or bool ("b", passed as
@@ -70,7 +76,12 @@ ONLINE_ARGS = (("X", "R2"), ("Y", "R2"), ("order", "I1"), ("w_total", "f"), ("lr
                ("P", "R1"), ("A", "R1"), ("Z", "R1"), ("D", "R1"), ("meta", "I1"), ("acts", "I1"),
                ("slopes", "F1"), ("bias_mode", "I1"), ("Ybuf", "R2"), ("losses", "F1"),
                ("loss_code", "i"), ("from_logits", "b"), ("mean", "b"))
-_SPECS = {"online": ONLINE_ARGS, "epoch": EPOCH_ARGS}
+# The post-product step of inference (``forward.forward_chunked``) on an (m, n) block: bias and
+# activation (``kernels.dense_forward_post``), returning 1.0; when ``check``, first the check of
+# X W (``kernels.all_finite``): 0.0, and nothing done, when the block is not finite.
+POST_ARGS = (("Z", "R1"), ("b", "R1"), ("A", "R1"), ("code", "i"), ("slope", "f"), ("m", "i"),
+             ("n", "i"), ("check", "b"))
+_SPECS = {"online": ONLINE_ARGS, "epoch": EPOCH_ARGS, "post": POST_ARGS}
 
 
 def _arrays(spec):
@@ -135,6 +146,12 @@ def epoch_source() -> str:
     return "\n".join([_header(EPOCH_ARGS), f"    return train_epoch({names})", ""])
 
 
+def post_source() -> str:
+    """Python source of the entry of the post-product step (``POST_ARGS``)."""
+    return "\n".join([_header(POST_ARGS), "    if check and not all_finite(Z):", "        return 0.0",
+                      "    dense_forward_post(code, slope, Z, b, A, m, n)", "    return 1.0", ""])
+
+
 def _signature(kind: str, dtype):
     from numba import types
 
@@ -186,13 +203,14 @@ def cache_dir() -> str:
 
 
 def _cache_file(kind: str, depth: int, dtype, key: str) -> str:
-    return os.path.join(cache_dir(), f"train_{kind}-{depth}-{np.dtype(dtype).name}-{key[:16]}.nbx")
+    prefix = "forward" if kind == "post" else "train"
+    return os.path.join(cache_dir(), f"{prefix}_{kind}-{depth}-{np.dtype(dtype).name}-{key[:16]}.nbx")
 
 
 class Entry:
-    """A kernel's entry (``kind`` "online" or "epoch", one dtype) called through a C function
-    pointer; keeps the library that holds the code alive as long as it is. ``prepare`` binds
-    it to one runner's arrays."""
+    """A kernel's entry (``kind`` "online", "epoch" or "post", one dtype) called through a C
+    function pointer; keeps the library that holds the code alive as long as it is. ``prepare``
+    binds it to one set of arrays."""
 
     def __init__(self, library, name: str, kind: str, dtype):
         self.library, self.kind, self.dtype = library, kind, np.dtype(dtype)
@@ -271,8 +289,10 @@ def _build(kind: str, depth: int, dtype):
     from . import kernels
 
     namespace = {"carray": carray, "train_online": kernels.train_online,
-                 "train_epoch": kernels.train_epoch, "__name__": __name__}
-    source = online_source(depth) if kind == "online" else epoch_source()
+                 "train_epoch": kernels.train_epoch, "all_finite": kernels.all_finite,
+                 "dense_forward_post": kernels.dense_forward_post, "__name__": __name__}
+    source = {"online": online_source, "epoch": epoch_source, "post": post_source}[kind]
+    source = source(depth) if kind == "online" else source()
     exec(compile(source, f"<backprop.fast.native {kind} entry, depth {depth}>", "exec"), namespace)
     compiled = cfunc(_signature(kind, dtype), error_model="numpy")(namespace["entry"])
     return compiled._library, compiled.native_name
@@ -331,16 +351,49 @@ def epoch_entry(dtype) -> Entry | None:
     return entry("epoch", 0, dtype)
 
 
-def entry(kind: str, depth: int, dtype) -> Entry | None:
+def post_entry(dtype, build: bool = False) -> Entry | None:
+    """The entry of the post-product step of inference for ``dtype`` (see ``entry``); with
+    ``build=False`` only when it is already loaded or saved (predicting never compiles)."""
+    return entry("post", 0, dtype, build=build)
+
+
+def save_post_entry(dtype) -> None:
+    """Build and save the post-product entry for ``dtype`` when its file is missing; nothing is
+    loaded when it is there. A fit calls this, so that a prediction after it (in this process
+    or a later one) finds the entry saved. Once per process and dtype."""
+    slot = ("post", 0, np.dtype(dtype).name)
+    if slot in _entries or slot in _saved:
+        return
+    _saved.add(slot)
+    try:
+        present = os.path.exists(_cache_file("post", 0, dtype, cache_key("post", 0, dtype)))
+    except Exception as exc:  # noqa: BLE001 - no entry: inference uses numpy
+        logger.debug("native post entry unavailable (%s: %s)", type(exc).__name__, exc)
+        return
+    if not present:
+        entry("post", 0, dtype, build=True)
+
+
+def any_loaded() -> bool:
+    """True when this process has loaded (or built) an entry: numba and its runtime are then set
+    up, and loading one more saved entry costs a few milliseconds."""
+    return any(e is not None for e in _entries.values())
+
+
+def entry(kind: str, depth: int, dtype, build: bool = True) -> Entry | None:
     """The entry: loaded from the cache file, else compiled and saved; None (the caller uses
-    the dispatcher) when that fails. Once per process."""
+    the dispatcher) when that fails, or when there is no file and ``build`` is False. Once per
+    process (a None from ``build=False`` is not remembered: a later call may build)."""
     slot = (kind, depth, np.dtype(dtype).name)
     if slot not in _entries:
-        _entries[slot] = _find_or_build(kind, depth, dtype)
+        found = _find_or_build(kind, depth, dtype, build)
+        if found is None and not build:
+            return None
+        _entries[slot] = found
     return _entries[slot]
 
 
-def _find_or_build(kind: str, depth: int, dtype) -> Entry | None:
+def _find_or_build(kind: str, depth: int, dtype, build: bool = True) -> Entry | None:
     try:
         key = cache_key(kind, depth, dtype)
         path = _cache_file(kind, depth, dtype, key)
@@ -353,6 +406,8 @@ def _find_or_build(kind: str, depth: int, dtype) -> Entry | None:
             return Entry(*found, kind, dtype)
     except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: build a new one
         logger.debug("native entry cache %s not loaded (%s: %s)", path, type(exc).__name__, exc)
+    if not build:
+        return None
     try:
         library, name = _build(kind, depth, dtype)
         built = Entry(library, name, kind, dtype)

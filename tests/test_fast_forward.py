@@ -152,22 +152,24 @@ def test_non_finite_weights_fall_back_to_checking_x(rng, small_chunks):
         net.predict(X)
 
 
+@pytest.mark.parametrize("sizes", [(5, 40, 30, 3), (5, 1024, 3)], ids=["narrow", "wide"])
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
-def test_overflow_is_not_mistaken_for_bad_input(small_chunks, monkeypatch, saved_post, mode):
+def test_overflow_is_not_mistaken_for_bad_input(small_chunks, monkeypatch, saved_post, mode, sizes):
     # Finite inputs whose products overflow float32: no error, the reference's outputs. The
     # overflowing rows sit among ordinary ones, and the biases are not zero: a step that added
-    # the bias before its check failed (and again after X was found finite) would show.
+    # the bias twice to some rows (before its check failed, and again after X was found finite)
+    # would show. With 1024 units, the compiled step's blocks are 4 rows: it stops mid-chunk.
     _choose(monkeypatch, mode, saved_post)
-    net = _net("relu", "identity", dtype=np.float32)
+    net = _net("relu", "identity", dtype=np.float32, sizes=sizes)
     for layer in net.layers:
         layer.params["b"][:] = 0.25
     X = np.random.default_rng(0).standard_normal((50, 5)).astype(np.float32)
-    X[3] = 3e38
-    X[20] = -3e38
+    X[9] = 3e38  # in the first chunk's third block of 4 rows (wide)
+    X[40] = -3e38
     with np.errstate(over="ignore", invalid="ignore"):
         got = net.predict(X)
         want = net.forward(X)
-    assert not np.all(np.isfinite(want)) and np.isfinite(want[:3]).all()
+    assert not np.all(np.isfinite(want)) and np.isfinite(want[:9]).all()
     np.testing.assert_array_equal(got, want)
 
 
@@ -223,13 +225,35 @@ def test_kernels_loaded_means_numba_has_loaded_one():
     assert out.stdout.split() == ["False", "False", "True"]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_rows_stop_at_the_first_block_that_is_not_finite(dtype):
+    # Oracle: numpy's A = relu(Z + b). 1024 columns make blocks of 4 rows; a NaN in row 21 stops
+    # the step at row 20: rows 0-19 done, the others untouched; without the check, all done.
+    from backprop.fast import kernels
+
+    m, n = 50, 1024
+    assert kernels.FORWARD_BLOCK // n == 4
+    Z0 = np.random.default_rng(0).standard_normal((m, n)).astype(dtype)
+    Z0[21, 7] = np.nan
+    b = np.linspace(-1, 1, n).astype(dtype)
+    want = np.maximum(Z0 + b, 0)
+    for check, done in ((True, 20), (False, m)):
+        Z, A = Z0.copy(), np.full((m, n), -7.0, dtype)
+        got = kernels.dense_forward_rows(kernels.RELU, 0.0, Z.reshape(-1), b, A.reshape(-1), m, n, check)
+        assert got == done
+        np.testing.assert_array_equal(A[:done], want[:done])
+        np.testing.assert_array_equal(Z[:done], Z0[:done] + b)
+        assert (A[done:] == -7.0).all()
+        np.testing.assert_array_equal(Z[done:], Z0[done:])
+
+
 def test_compiled_relu_keeps_numpy_semantics():
     # NaN stays NaN and -0.0 becomes +0.0, as np.maximum(Z, 0) does, bit for bit.
     from backprop.fast import kernels
 
     Z = np.array([-0.0, 0.0, np.nan, -1.5, 2.5, -np.inf, np.inf] * 3)
     out = np.empty_like(Z)
-    kernels.dense_forward_post(kernels.RELU, 0.0, Z.copy(), np.zeros(0), out, 3, 7)
+    kernels.dense_forward_rows(kernels.RELU, 0.0, Z.copy(), np.zeros(0), out, 3, 7, False)
     want = np.maximum(Z, 0)
     np.testing.assert_array_equal(out, want)
     assert not np.signbit(out).any()

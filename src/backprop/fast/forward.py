@@ -3,7 +3,7 @@ preallocated buffers, so only the output and one chunk's activations are allocat
 chunk's activations stay in the CPU cache between layers.
 
 The products are numpy's (BLAS). Between them, bias and activation run in numpy, or in the
-compiled ``kernels.dense_forward_post`` (one pass instead of two or more): through numba's
+compiled ``kernels.dense_forward_rows`` (a block of rows at a time): through numba's
 dispatcher when it has already loaded the kernels in this process (``kernels_loaded``), else
 through the saved machine code of ``native.post_entry`` when this process has already loaded a
 saved entry, as a fit on the fast path does (loading one more then costs a few milliseconds; a
@@ -49,9 +49,9 @@ def _numpy_post(layer):
     """A = f(Z + b), in numpy, for this layer (Z is overwritten); see ``_posts``."""
     act = layer.activation
 
-    def post(Z, A, check: bool) -> bool:
+    def post(Z, A, check: bool) -> int:
         if check and not _finite_sum(Z):
-            return False
+            return 0
         if "b" in layer.params:
             Z += layer.params["b"]
         if type(act) is ReLU:
@@ -60,7 +60,7 @@ def _numpy_post(layer):
             A[...] = Z
         else:
             A[...] = act.forward(Z)
-        return True
+        return Z.shape[0]
 
     return post
 
@@ -78,10 +78,10 @@ def _codes(layer):
 
 
 def _compiled_post(layer):
-    """``_numpy_post`` as one compiled pass (``kernels.dense_forward_post``, through numba's
-    dispatcher), or None when the activation has no kernel code. A must not be Z: LLVM then
-    cannot prove the two apart and keeps the loops scalar (an in-place softmax took twice as
-    long)."""
+    """``_numpy_post`` compiled (``kernels.dense_forward_rows``, through numba's dispatcher: the
+    check, bias and activation a block of rows at a time), or None when the activation has no
+    kernel code. A must not be Z: LLVM then cannot prove the two apart and keeps the loops
+    scalar (an in-place softmax took twice as long)."""
     from . import kernels
 
     codes = _codes(layer)
@@ -89,12 +89,9 @@ def _compiled_post(layer):
         return None
     code, slope, b = codes
 
-    def post(Z, A, check: bool) -> bool:
-        z = Z.reshape(-1)
-        if check and not kernels.all_finite(z):
-            return False
-        kernels.dense_forward_post(code, slope, z, b, A.reshape(-1), Z.shape[0], Z.shape[1])
-        return True
+    def post(Z, A, check: bool) -> int:
+        return kernels.dense_forward_rows(code, slope, Z.reshape(-1), b, A.reshape(-1), Z.shape[0],
+                                          Z.shape[1], check)
 
     return post
 
@@ -108,12 +105,12 @@ def _native_post(layer, entry):
     code, slope, b = codes
     calls = []
 
-    def post(Z, A, check: bool) -> bool:
+    def post(Z, A, check: bool) -> int:
         args = dict(Z=Z.reshape(-1), A=A.reshape(-1), m=Z.shape[0], n=Z.shape[1], check=check)
         if not calls:
             calls.append(entry.prepare(b=b, code=code, slope=slope, **args))
-            return calls[0]() != 0.0
-        return calls[0](**args) != 0.0
+            return int(calls[0]())
+        return int(calls[0](**args))
 
     return post
 
@@ -129,9 +126,10 @@ def _saved_post_entry(dtype):
 
 
 def _posts(network, compiled):
-    """One post-product step per layer: ``post(Z, A, check) -> bool`` applies bias and
-    activation (A = f(Z + b), Z overwritten); with ``check``, Z = X W is first checked: False,
-    and nothing done, when it is not finite (see the module docstring)."""
+    """One post-product step per layer: ``post(Z, A, check) -> rows done`` applies bias and
+    activation (A = f(Z + b), Z overwritten) to the rows of Z; with ``check``, Z = X W is checked
+    first (see the module docstring), and the step stops at rows that are not finite: it
+    returns how many leading rows it did (all of them: Z.shape[0])."""
     if compiled is None:
         from . import switched_off
 
@@ -194,8 +192,9 @@ def forward_chunked(network, X, chunk: int = 2048, *, check: str | None = None,
         for i, (layer, post) in enumerate(zip(layers, posts)):
             Z = np.matmul(A, layer.params["W"], out=Zs[i][:m])
             A = As[i][:m] if i < len(As) else out[start:start + m]
-            if not post(Z, A, i == 0 and check is not None):
+            done = post(Z, A, i == 0 and check is not None)
+            if done < m:
                 check_finite(check, X)  # raises for a bad input; an overflow goes on
                 check = None
-                post(Z, A, False)
+                post(Z[done:], A[done:], False)
     return out

@@ -542,17 +542,48 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
     return total
 
 
-@kernel(refcounts=False, fastmath={"reassoc"})
-def all_finite(a):
-    """True when the 1-D array holds no NaN and no infinity: x - x is 0 for every finite x and
+@kernel(refcounts=False, fastmath={"reassoc"}, **INLINE)
+def _finite(a, a0, size):
+    """True when a[a0:a0 + size] holds no NaN and no infinity: x - x is 0 for every finite x and
     NaN otherwise (one vector pass; reassociating the sum of zeros changes nothing)."""
     wide_vectors()
-    if a.shape[0] == 0:
+    if size == 0:
         return True
-    acc = a[0] - a[0]
-    for i in range(a.shape[0]):
-        acc += a[i] - a[i]
+    x = a[a0:a0 + size]
+    acc = x[0] - x[0]
+    for i in range(size):
+        acc += x[i] - x[i]
     return acc == 0
+
+
+@kernel(refcounts=False)
+def all_finite(a):
+    """True when the 1-D array holds no NaN and no infinity (``_finite``)."""
+    return _finite(a, 0, a.shape[0])
+
+
+# Inference's step after a product goes through blocks of about this many values (16 KiB of
+# float32), so that a block stays in the L1 cache from its check through bias and activation.
+FORWARD_BLOCK = 4096
+
+
+@jit
+def dense_forward_rows(code, slope, Z, b, A, m, n, check):
+    """Inference's step after a product on the (m, n) block Z: Z += b (when b is not empty) and
+    A = f(Z), a block of rows at a time (one read of Z from memory instead of two: 2048 x 256
+    float32, 222 -> 167 us). With ``check``, each block of Z is first checked for NaN and
+    infinity (``_finite``): at the first that is not finite, stops and returns its first row,
+    the rows before it done. Returns m when all are done."""
+    wide_vectors()
+    rows = max(1, FORWARD_BLOCK // max(n, 1))
+    for r in range(0, m, rows):
+        k = min(rows, m - r)
+        if check and not _finite(Z, r * n, k * n):
+            return r
+        if b.shape[0]:
+            _add_bias(Z, r * n, b, 0, k, n)
+        _activate(code, slope, Z, r * n, A, r * n, k, n)
+    return m
 
 
 # -- the pieces between BLAS calls, for batched.BatchRunner (flat views of 2-D arrays) ---------

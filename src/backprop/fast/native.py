@@ -14,8 +14,8 @@ pointers and sizes, makes the arrays the kernel takes, and calls it:
 - ``kernels.train_epoch`` (everything else): flat buffers only, one entry per dtype
   (``epoch_entry``). Its mid-sized products still call SciPy's BLAS, which numba's helper loads
   on first use;
-- ``kernels.all_finite`` and ``kernels.dense_forward_post`` (``forward.forward_chunked``'s check
-  and bias and activation between two products): one entry per dtype (``post_entry``), which a
+- ``kernels.dense_forward_rows`` (``forward.forward_chunked``'s check, bias and activation
+  between two products): one entry per dtype (``post_entry``), which a
   fit with batches builds and saves along with its own (``save_post_entry``) and a prediction
   loads only when it is saved and this process has already loaded an entry (``any_loaded``).
 
@@ -76,9 +76,8 @@ ONLINE_ARGS = (("X", "R2"), ("Y", "R2"), ("order", "I1"), ("w_total", "f"), ("lr
                ("P", "R1"), ("A", "R1"), ("Z", "R1"), ("D", "R1"), ("meta", "I1"), ("acts", "I1"),
                ("slopes", "F1"), ("bias_mode", "I1"), ("Ybuf", "R2"), ("losses", "F1"),
                ("loss_code", "i"), ("from_logits", "b"), ("mean", "b"))
-# The post-product step of inference (``forward.forward_chunked``) on an (m, n) block: bias and
-# activation (``kernels.dense_forward_post``), returning 1.0; when ``check``, first the check of
-# X W (``kernels.all_finite``): 0.0, and nothing done, when the block is not finite.
+# The post-product step of inference (``forward.forward_chunked``) on an (m, n) block:
+# ``kernels.dense_forward_rows`` (with ``check``, X W checked too), returning the rows it did.
 POST_ARGS = (("Z", "R1"), ("b", "R1"), ("A", "R1"), ("code", "i"), ("slope", "f"), ("m", "i"),
              ("n", "i"), ("check", "b"))
 _SPECS = {"online": ONLINE_ARGS, "epoch": EPOCH_ARGS, "post": POST_ARGS}
@@ -148,8 +147,8 @@ def epoch_source() -> str:
 
 def post_source() -> str:
     """Python source of the entry of the post-product step (``POST_ARGS``)."""
-    return "\n".join([_header(POST_ARGS), "    if check and not all_finite(Z):", "        return 0.0",
-                      "    dense_forward_post(code, slope, Z, b, A, m, n)", "    return 1.0", ""])
+    return "\n".join([_header(POST_ARGS),
+                      "    return float(dense_forward_rows(code, slope, Z, b, A, m, n, check))", ""])
 
 
 def _signature(kind: str, dtype):
@@ -289,8 +288,8 @@ def _build(kind: str, depth: int, dtype):
     from . import kernels
 
     namespace = {"carray": carray, "train_online": kernels.train_online,
-                 "train_epoch": kernels.train_epoch, "all_finite": kernels.all_finite,
-                 "dense_forward_post": kernels.dense_forward_post, "__name__": __name__}
+                 "train_epoch": kernels.train_epoch, "dense_forward_rows": kernels.dense_forward_rows,
+                 "__name__": __name__}
     source = {"online": online_source, "epoch": epoch_source, "post": post_source}[kind]
     source = source(depth) if kind == "online" else source()
     exec(compile(source, f"<backprop.fast.native {kind} entry, depth {depth}>", "exec"), namespace)

@@ -15,9 +15,9 @@ pointers and sizes, makes the arrays the kernel takes, and calls it:
   (``epoch_entry``). Its mid-sized products still call SciPy's BLAS, which numba's helper loads
   on first use;
 - ``kernels.dense_forward_rows`` (``forward.forward_chunked``'s check, bias and activation
-  between two products): one entry per dtype (``post_entry``), which a
-  fit with batches builds and saves along with its own (``save_post_entry``) and a prediction
-  loads only when it is saved and this process has already loaded an entry (``any_loaded``).
+  between two products): one entry per dtype (``post_entry``), which a fit with batches builds
+  and saves along with its own (``save_post_entry``) and a prediction loads only when it is
+  saved and this process has already loaded an entry (``any_loaded``).
 
 The compiled library (object code, numba's own cache format) is saved once in a file of its
 own. A later process hands that file to numba's JIT (``unserialize_library``, the call numba's

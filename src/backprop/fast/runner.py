@@ -222,8 +222,8 @@ class EpochRunner:
             entry = native.epoch_entry(dtype)
         if entry is not None and not self.online:
             # inference's compiled step too, for large predictions after batched training (not
-            # after per-sample training, the tutorials' small networks: its first run would
-            # compile 2 s longer)
+            # after per-sample training, the tutorials' small networks: building it makes the
+            # first run 1.1 s longer)
             native.save_post_entry(dtype)
         empty = self._kernel_args(np.zeros(0, np.int64), np.zeros(0, dtype))  # order, lrs: per call
         self._entry = entry and entry.prepare(**empty)

@@ -133,16 +133,33 @@ def _runner(net, X, Y, batch_size):
 
 @needs_gemm
 @pytest.mark.parametrize("optimizer", [
-    # plain SGD and momentum: the step is folded into the gradient's gemm (_sgd_gemm_step)
-    lambda: SGD(0.05), lambda: SGD(0.05, momentum=0.9),
+    # plain SGD and momentum: the step is folded into the gradient's gemm (_sgd_gemm_step); the
+    # velocity slot holds V / scale during the epoch and V again at its end; a momentum below
+    # RESCALE_BELOW keeps the plain form (gemm with beta = momentum)
+    lambda: SGD(0.05), lambda: SGD(0.05, momentum=0.9), lambda: SGD(0.05, momentum=1e-7),
     # gradient stored, then the update loop
     lambda: SGD(0.05, momentum=0.9, nesterov=True), lambda: SGD(0.05, momentum=0.9, weight_decay=0.01),
     lambda: Adam(0.01)])
 def test_epoch_kernel_with_numpys_gemm_matches_numpy(rng, optimizer):
+    # 200 samples in batches of 32: 7 steps per epoch, 21 in all; the last batch (8 rows) of the
+    # output layer is below BLAS_MIN_MACS and still goes through the gemm, as its epoch does
     X, Y = _wide_data(rng)
     made = _runner(_wide_net(), X, Y, 32)
     assert made.uses_blas and made.gemm_fn == blas.gemm_address(np.float64)
     _assert_same(*_both(_wide_net, X, Y, optimizer, epochs=3, batch_size=32, seed=0))
+
+
+@needs_gemm
+def test_scaled_velocity_is_brought_back_within_an_epoch(rng):
+    # Momentum 0.48 in 25 steps per epoch: the scale of the velocity slot would fall below
+    # RESCALE_BELOW at step 19 (0.48^19 < 2^-20 < 0.48^18), so it is brought back to V there,
+    # within the epoch, and again at the epoch's end. Oracle: the reference path.
+    from backprop.fast import kernels
+
+    assert 0.48 ** 19 < kernels.RESCALE_BELOW < 0.48 ** 18
+    X, Y = _wide_data(rng, n=800)
+    _assert_same(*_both(_wide_net, X, Y, lambda: SGD(0.05, momentum=0.48), epochs=2, batch_size=32,
+                        seed=0))
 
 
 def test_epoch_kernel_without_numpys_gemm_matches_numpy(rng, monkeypatch):

@@ -47,8 +47,13 @@ NO_BIAS, FROZEN_BIAS, TRAINABLE_BIAS = 0, 1, 2
 # slots of the float64 ``hyper`` array (optimizer settings)
 H_MOMENTUM, H_NESTEROV, H_DECAY, H_BETA1, H_BETA2, H_EPS, H_1MB1, H_1MB2 = range(8)
 # slots of the ``coef`` array: this step's scalars in the parameters' dtype
-C_LR, C_MOMENTUM, C_DECAY, C_C1, C_C2, C_BETA1, C_BETA2, C_1MB1, C_1MB2, C_EPS, C_TMP = range(11)
-N_COEF = 11
+C_LR, C_MOMENTUM, C_DECAY, C_C1, C_C2, C_BETA1, C_BETA2, C_1MB1, C_1MB2, C_EPS, C_TMP, C_SCALE = range(12)
+N_COEF = 12
+# SGD momentum on BLAS-sized layers keeps U = V / scale in the velocity slot during an epoch
+# (``_sgd_gemm_step``); scale is a product of momentum factors, brought back to 1 (U multiplied by
+# it, ``_unscale``) before it leaves [RESCALE_BELOW, 1 / RESCALE_BELOW] and at the epoch's end.
+# A momentum below RESCALE_BELOW keeps the plain form (dividing by it could overflow).
+RESCALE_BELOW = 2.0 ** -20
 
 # Products with at least this many multiply-adds call BLAS (numpy's gemm, ``blas.py``, or else
 # numba's ``np.dot``); smaller ones run as loops.
@@ -434,22 +439,48 @@ def _sgd_outer_step(A, a0, D, d0, P, w0, k, n, lr):
 
 
 @jit
-def _sgd_gemm_step(fn, A, a0, D, d0, P, w0, S1, k, n, m, lr, momentum):
-    """SGD (no weight decay, no Nesterov) on a BLAS-sized weight gradient without storing it:
-    V = momentum * V - lr * (A.T @ D) is one gemm (alpha -lr, beta momentum), then W += V; with
-    no momentum W -= lr * (A.T @ D) is the gemm alone (beta 1). BLAS scales C and adds the
-    product in its own threads, and no pass reads a stored gradient (W2b's epoch kernel: 475 ->
-    430 ms, medians of runs alternating in one process). Rounding: BLAS may fuse the
-    multiply-add, one rounding where numpy's formula has two."""
+def _sgd_gemm_step(fn, A, a0, D, d0, P, w0, S1, k, n, m, lr, momentum, scaled, coef):
+    """SGD (no weight decay, no Nesterov) on a BLAS-sized weight gradient without storing it.
+    Without momentum, W -= lr * (A.T @ D) is one gemm into W (beta 1). With momentum the step
+    is V = momentum * V - lr * (A.T @ D), then W += V:
+
+    - ``scaled``: the slot holds U = V / scale (``coef[C_SCALE]``, this step's scale; see
+      ``train_epoch``), and the step is U -= (lr / scale) * (A.T @ D), one gemm into U with beta
+      1, then W += scale * U. With a beta other than 0 and 1, BLAS first scales C in a pass of its
+      own (W2b's first layer: about 20 us of a 550 us step);
+    - otherwise one gemm into V with beta ``momentum``, then W += V.
+
+    BLAS adds the product in its own threads, and no pass reads a stored gradient. Rounding: BLAS
+    may fuse the multiply-add, and the scaled form rounds lr / scale and scale * U, where numpy's
+    formula rounds momentum * V and lr * G: the same arithmetic to within rounding."""
     wide_vectors()
     if momentum == 0:
         gemm(fn, TRANS, NO_TRANS, k, n, m, -lr, A, a0, k, D, d0, n, 1.0, P, w0, n)
         return
-    gemm(fn, TRANS, NO_TRANS, k, n, m, -lr, A, a0, k, D, d0, n, momentum, S1, w0, n)
     w = P[w0:w0 + k * n]
     v = S1[w0:w0 + k * n]
+    if scaled:
+        scale = coef[C_SCALE]
+        gemm(fn, TRANS, NO_TRANS, k, n, m, -(lr / scale), A, a0, k, D, d0, n, 1.0, S1, w0, n)
+        for i in range(k * n):
+            w[i] += scale * v[i]
+        return
+    gemm(fn, TRANS, NO_TRANS, k, n, m, -lr, A, a0, k, D, d0, n, momentum, S1, w0, n)
     for i in range(k * n):
         w[i] += v[i]
+
+
+@jit
+def _unscale(S1, sizes, w_off, batch_size, scale):
+    """V = scale * U in the velocity slot of every layer ``_sgd_gemm_step`` updates (every
+    weight matrix with at least ``BLAS_MIN_MACS`` multiply-adds per batch)."""
+    wide_vectors()
+    for layer in range(sizes.shape[0] - 1):
+        k, n = sizes[layer], sizes[layer + 1]
+        if batch_size * k * n >= BLAS_MIN_MACS:
+            v = S1[w_off[layer]:w_off[layer] + k * n]
+            for i in range(k * n):
+                v[i] *= scale
 
 
 @jit
@@ -497,7 +528,11 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
     decay = hyper[H_DECAY] != 0
     plain_sgd = opt == OPT_SGD and hyper[H_MOMENTUM] == 0 and not decay
     # SGD whose step is linear in the gradient: BLAS-sized gradients go into the gemm itself
+    # (every batch of the epoch, the last one too, so that a layer's slot keeps one form)
     gemm_sgd = gemm_fn != 0 and opt == OPT_SGD and not decay and not nesterov
+    momentum = hyper[H_MOMENTUM]
+    scaled = gemm_sgd and momentum >= RESCALE_BELOW  # their velocity slots hold V / scale
+    scale = 1.0
     total = 0.0
     step = 0
     for start in range(0, n_samples, batch_size):
@@ -536,6 +571,12 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
             _activation_backward(acts[last], slopes[last], Zbuf, zl, Abuf, al, Dbuf, zl, m, n_out)
         # backward, each layer updated right after its delta has been passed down
         _coefficients(hyper, lrs[step], t0 + step + 1, coef)
+        if scaled:
+            if not RESCALE_BELOW <= scale * momentum <= 1.0 / RESCALE_BELOW:
+                _unscale(S1, sizes, w_off, batch_size, scale)
+                scale = 1.0
+            scale *= momentum
+            coef[C_SCALE] = scale
         for layer in range(last, -1, -1):
             k, n = sizes[layer], sizes[layer + 1]
             d0, a0, w0 = z_off[layer], a_off[layer], w_off[layer]
@@ -546,9 +587,9 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
                                      Dbuf, p0, m, k)
             if plain_sgd and m == 1:
                 _sgd_outer_step(Abuf, a0, Dbuf, d0, P, w0, k, n, coef[C_LR])
-            elif gemm_sgd and m * k * n >= BLAS_MIN_MACS:
+            elif gemm_sgd and batch_size * k * n >= BLAS_MIN_MACS:
                 _sgd_gemm_step(gemm_fn, Abuf, a0, Dbuf, d0, P, w0, S1, k, n, m, coef[C_LR],
-                               coef[C_MOMENTUM])
+                               coef[C_MOMENTUM], scaled, coef)
             else:
                 _mm_tn(gemm_fn, Abuf, a0, Dbuf, d0, G, w0, m, k, n)
                 _update(opt, P, G, S1, S2, w0, k * n, coef, nesterov, decay)
@@ -560,6 +601,8 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
             value *= (share if weighted else m) / w_total
         total += value
         step += 1
+    if scaled and scale != 1.0:
+        _unscale(S1, sizes, w_off, batch_size, scale)
     return total
 
 

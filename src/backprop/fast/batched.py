@@ -127,7 +127,7 @@ class BatchRunner:
         A = Xb
         for layer, (Z, A_next, Z_flat, A_flat, _, _) in zip(self.layers, layer_views):
             np.matmul(A, layer.W, out=Z)
-            K.dense_forward_post(layer.code, layer.slope, Z_flat, layer.b, A_flat, m, layer.n)
+            K.dense_forward_rows(layer.code, layer.slope, Z_flat, layer.b, A_flat, m, layer.n, False)
             A = A_next
         last = self.layers[-1]
         out = layer_views[-1][2] if self.from_logits else layer_views[-1][3]

@@ -644,16 +644,17 @@ def all_finite(a):
     return _finite(a, 0, a.shape[0])
 
 
-# Inference's step after a product goes through blocks of about this many values (16 KiB of
+# The step after a forward product goes through blocks of about this many values (16 KiB of
 # float32), so that a block stays in the L1 cache from its check through bias and activation.
 FORWARD_BLOCK = 4096
 
 
 @jit
 def dense_forward_rows(code, slope, Z, b, A, m, n, check):
-    """Inference's step after a product on the (m, n) block Z: Z += b (when b is not empty) and
-    A = f(Z), a block of rows at a time (one read of Z from memory instead of two: 2048 x 256
-    float32, 222 -> 167 us). With ``check``, each block of Z is first checked for NaN and
+    """The step after a forward product (inference's, and ``batched.BatchRunner``'s with
+    ``check`` False) on the (m, n) block Z: Z += b (when b is not empty) and A = f(Z), a block
+    of rows at a time (one read of Z from memory instead of two: 2048 x 256 float32, 222 -> 167
+    us). With ``check``, each block of Z is first checked for NaN and
     infinity (``_finite``): at the first that is not finite, stops and returns its first row,
     the rows before it done. Returns m when all are done."""
     wide_vectors()
@@ -668,16 +669,8 @@ def dense_forward_rows(code, slope, Z, b, A, m, n, check):
     return m
 
 
-# -- the pieces between BLAS calls, for batched.BatchRunner (flat views of 2-D arrays) ---------
-@jit
-def dense_forward_post(code, slope, Z, b, A, m, n):
-    """Z += b (when b is not empty), then A = f(Z)."""
-    wide_vectors()
-    if b.shape[0]:
-        _add_bias(Z, 0, b, 0, m, n)
-    _activate(code, slope, Z, 0, A, 0, m, n)
-
-
+# -- the pieces between BLAS calls, for batched.BatchRunner (flat views of 2-D arrays; its forward
+# step is ``dense_forward_rows``) ---------------------------------------------------------------
 @jit
 def dense_backward_pre(code, slope, Z, A, D, gb, m, n):
     """D: dA -> dZ in place (identity: unchanged); gb = column sums of dZ (when not empty)."""

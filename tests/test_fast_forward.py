@@ -42,6 +42,16 @@ def saved_post():
     return entries
 
 
+@pytest.fixture(params=[1, 3], ids=["1 worker", "3 workers"])
+def workers(request, monkeypatch):
+    """What ``forward_chunked`` reads as BLAS's threads, hence its workers (with 16-row chunks
+    and 50 rows, 3 workers take the chunks at rows 0 and 48, 16, and 32)."""
+    from backprop.fast import threads
+
+    monkeypatch.setattr(threads, "blas_thread_count", lambda: request.param)
+    return request.param
+
+
 MODES = [False, True, "native"]
 MODE_IDS = ["numpy", "compiled", "native"]
 
@@ -54,11 +64,12 @@ def compiled(request):
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_every_activation_matches_forward(rng, activation, compiled):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_every_activation_matches_forward(rng, activation, compiled, workers):
     # Hidden and output activations, chunk smaller than n and not dividing it (last chunk short).
     X = rng.standard_normal((50, 5))
     net = _net(activation, output=activation)
-    got = fwd.forward_chunked(net, X, 16, compiled=compiled)
+    got = fwd.forward_chunked(net, X, 16, compiled=compiled, workers=workers)
     np.testing.assert_allclose(got, net.forward(X), rtol=1e-12, atol=1e-15)
 
 
@@ -106,8 +117,8 @@ def _choose(monkeypatch, mode, saved_post=None):
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("row", [0, 17, 49])  # first chunk, a middle one, the short last one
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
-def test_bad_input_rejected_with_the_reference_message(rng, small_chunks, monkeypatch, saved_post, bad,
-                                                       row, mode):
+def test_bad_input_rejected_with_the_reference_message(rng, small_chunks, monkeypatch, saved_post, workers,
+                                                       bad, row, mode):
     # -inf matters most: relu turns it into 0, so only a check before the activation sees it.
     _choose(monkeypatch, mode, saved_post)
     X = rng.standard_normal((50, 5))
@@ -154,7 +165,8 @@ def test_non_finite_weights_fall_back_to_checking_x(rng, small_chunks):
 
 @pytest.mark.parametrize("sizes", [(5, 40, 30, 3), (5, 1024, 3)], ids=["narrow", "wide"])
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
-def test_overflow_is_not_mistaken_for_bad_input(small_chunks, monkeypatch, saved_post, mode, sizes):
+def test_overflow_is_not_mistaken_for_bad_input(small_chunks, monkeypatch, saved_post, workers, mode,
+                                                sizes):
     # Finite inputs whose products overflow float32: no error, the reference's outputs. The
     # overflowing rows sit among ordinary ones, and the biases are not zero: a step that added
     # the bias twice to some rows (before its check failed, and again after X was found finite)
@@ -173,9 +185,11 @@ def test_overflow_is_not_mistaken_for_bad_input(small_chunks, monkeypatch, saved
     np.testing.assert_array_equal(got, want)
 
 
-def test_saved_entry_only_once_this_process_has_loaded_one(monkeypatch, saved_post):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_saved_entry_only_once_this_process_has_loaded_one(monkeypatch, saved_post, workers):
     # After a fit on the fast path (a saved entry loaded: numba's runtime is up), predictions use
     # the saved post-product entry; before, numpy (loading numba would cost more than it saves).
+    # Each worker thread binds its own steps to the entry.
     from backprop.fast import native
 
     monkeypatch.setattr(fwd, "kernels_loaded", lambda: False)
@@ -188,11 +202,12 @@ def test_saved_entry_only_once_this_process_has_loaded_one(monkeypatch, saved_po
     original = fwd._native_post
     monkeypatch.setattr(fwd, "_native_post", lambda layer, entry: used.append(entry) or original(layer, entry))
     X = np.random.default_rng(0).standard_normal((50, 5))
-    np.testing.assert_allclose(fwd.forward_chunked(net, X, 16), net.forward(X), rtol=1e-12, atol=1e-15)
-    assert used == [saved_post["float64"]] * len(net.layers)
+    out = fwd.forward_chunked(net, X, 16, workers=workers)
+    np.testing.assert_allclose(out, net.forward(X), rtol=1e-12, atol=1e-15)
+    assert used == [saved_post["float64"]] * len(net.layers) * workers
     monkeypatch.setenv(fast.ENV_SWITCH, "0")
-    fwd.forward_chunked(net, X, 16)
-    assert len(used) == len(net.layers)
+    fwd.forward_chunked(net, X, 16, workers=workers)
+    assert len(used) == len(net.layers) * workers
 
 
 def test_compiled_only_when_kernels_already_loaded(rng, monkeypatch):
@@ -211,7 +226,7 @@ def test_compiled_only_when_kernels_already_loaded(rng, monkeypatch):
     fwd.forward_chunked(net, X, 16)
     assert used == []
     monkeypatch.delenv(fast.ENV_SWITCH)
-    fwd.forward_chunked(net, X, 16)
+    fwd.forward_chunked(net, X, 16, workers=1)
     assert len(used) == len(net.layers)
 
 
@@ -286,3 +301,121 @@ def test_fit_on_the_fast_path_rejects_bad_x_before_training(rng):
         net.fit(X, Y, epochs=1, batch_size=1, optimizer=SGD(0.1), fast=True)
     for a, b in zip(before, net.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+# -- chunks in threads of their own -----------------------------------------------------------------
+def _blas_threads():
+    from backprop.fast import threads
+
+    return [lib.num_threads for lib in threads.controller().select(user_api="blas").lib_controllers]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_workers_give_the_outputs_of_one_thread_in_turn(saved_post, dtype, mode):
+    # The oracle: the same chunks one after the other, each product on one BLAS thread. The
+    # workers must give that, whichever of them takes which chunk, to rounding: in float64 a few
+    # entries differ in their last bit between two runs of the same chunks (numpy's and OpenBLAS's
+    # vector code can take other paths for buffers at other addresses), where a chunk written to
+    # the wrong rows or a product on stale rows would be off by far more.
+    from backprop.fast.threads import one_blas_thread
+
+    net = _net("tanh", sizes=(64, 96, 48, 10), dtype=dtype)
+    X = np.random.default_rng(5).standard_normal((1000, 64)).astype(dtype)
+    with one_blas_thread():
+        want = fwd.forward_chunked(net, X, 64, compiled=mode, workers=1)
+    before = _blas_threads()
+    for workers in (2, 3, 16):  # 16 chunks: 16 workers take one each
+        got = fwd.forward_chunked(net, X, 64, compiled=mode, workers=workers)
+        np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=0)
+    assert _blas_threads() == before
+    np.testing.assert_allclose(want, net.forward(X), rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-6 if dtype == np.float32 else 1e-15)
+
+
+def test_workers_follow_blas_threads_and_cut_small_batches_finer(monkeypatch):
+    # None: one worker per thread BLAS may use; each worker gets chunks even when the batch is
+    # smaller than workers x chunk.
+    from backprop.fast import threads
+
+    net = _net()
+    X = np.random.default_rng(0).standard_normal((50, 5))
+    calls = []
+    original = fwd._forward_rows
+    monkeypatch.setattr(fwd, "_forward_rows",
+                        lambda net, kind, X, out, rows, starts, check: calls.append((rows, list(starts)))
+                        or original(net, kind, X, out, rows, starts, check))
+    for blas, want in [(1, [(2048, [0])]), (2, [(25, [0]), (25, [25])]),
+                       (3, [(17, [0]), (17, [17]), (17, [34])])]:
+        monkeypatch.setattr(threads, "blas_thread_count", lambda blas=blas: blas)
+        calls.clear()
+        np.testing.assert_allclose(fwd.forward_chunked(net, X, 2048), net.forward(X), rtol=1e-12,
+                                   atol=1e-15)
+        assert sorted(calls) == sorted([(min(rows, 50), starts) for rows, starts in want])
+
+
+def test_blas_threads_restored_after_a_bad_input_in_a_worker(rng, small_chunks, workers):
+    X = rng.standard_normal((50, 5))
+    X[33, 1] = np.nan  # in the chunk at row 32
+    before = _blas_threads()
+    with pytest.raises(BackpropError, match=r"at index \(33, 1\)"):
+        _net().predict(X)
+    assert _blas_threads() == before
+
+
+def test_overlapping_limits_restore_blas_threads():
+    # Two uses that overlap in two threads (A enters, B enters, A leaves, B leaves): BLAS stays on
+    # one thread until B leaves, then gets its threads back. A limit per use would note one
+    # thread when B enters and restore that.
+    import threading
+
+    from backprop.fast.threads import blas_thread_count, controller, one_blas_thread
+
+    before = _blas_threads()
+    with controller().limit(limits=2, user_api="blas"):
+        start = _blas_threads()
+        a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+        seen = []
+
+        def a():
+            with one_blas_thread():
+                a_in.set()
+                b_in.wait()
+            a_out.set()
+
+        def b():
+            a_in.wait()
+            with one_blas_thread():
+                b_in.set()
+                a_out.wait()
+                seen.append(blas_thread_count())
+
+        threads = [threading.Thread(target=a), threading.Thread(target=b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert seen == [1]
+        assert _blas_threads() == start
+    assert _blas_threads() == before
+
+
+def test_blas_held_to_one_thread_while_workers_run(monkeypatch):
+    from backprop.fast import threads
+
+    with threads.controller().limit(limits=2, user_api="blas"):
+        if threads.blas_thread_count() < 2:
+            pytest.skip("BLAS cannot have two threads here")
+        seen = []
+        original = fwd._forward_rows
+        monkeypatch.setattr(fwd, "_forward_rows",
+                            lambda *args: seen.append(threads.blas_thread_count()) or original(*args))
+        net = _net()
+        X = np.random.default_rng(0).standard_normal((50, 5))
+        np.testing.assert_allclose(fwd.forward_chunked(net, X, 16), net.forward(X), rtol=1e-12, atol=1e-15)
+        assert seen == [1, 1]  # two workers, each with BLAS on one thread
+        assert threads.blas_thread_count() == 2
+        seen.clear()
+        with threads.one_blas_thread():
+            fwd.forward_chunked(net, X, 16)
+        assert seen == [1]  # BLAS on one thread already: one worker

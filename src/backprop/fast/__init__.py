@@ -190,20 +190,9 @@ def blas_threads(network, batch_size: int, n_samples: int) -> int | None:
     return None if largest >= MULTI_THREAD_FROM_MACS else 1
 
 
-_controller = None
-
-
-def _blas_controller():
-    global _controller
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
-    return _controller
-
-
 class _ThreadLimited:
-    """A runner whose epochs run with BLAS limited to ``threads`` (None: unchanged)."""
+    """A runner whose epochs run with BLAS limited to ``threads`` (None: unchanged; 1: one thread,
+    by ``threads.one_blas_thread``)."""
 
     def __init__(self, runner, threads):
         self.runner, self.threads = runner, threads
@@ -211,7 +200,9 @@ class _ThreadLimited:
     def run_epoch(self, rng=None) -> float:
         if self.threads is None:
             return self.runner.run_epoch(rng)
-        with _blas_controller().limit(limits=self.threads, user_api="blas"):
+        from .threads import one_blas_thread
+
+        with one_blas_thread():
             return self.runner.run_epoch(rng)
 
 

@@ -87,9 +87,9 @@ def gemm(typingctx, fn, ta, tb, m, n, k, alpha, a, a0, lda, b, b0, ldb, beta, c,
 
 def _openblas_paths() -> list[str]:
     """File paths of the loaded OpenBLAS libraries, numpy's own first."""
-    from . import _blas_controller
+    from .threads import controller
 
-    paths = [lib.filepath for lib in _blas_controller().lib_controllers
+    paths = [lib.filepath for lib in controller().lib_controllers
              if lib.internal_api == "openblas" and lib.filepath]
     return sorted(paths, key=lambda path: not any(part.startswith("numpy")
                                                   for part in os.path.normpath(path).split(os.sep)))

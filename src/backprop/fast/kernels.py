@@ -649,7 +649,7 @@ def all_finite(a):
 FORWARD_BLOCK = 4096
 
 
-@jit
+@kernel(nogil=True)  # inference runs it in threads of its own (forward.forward_chunked)
 def dense_forward_rows(code, slope, Z, b, A, m, n, check):
     """The step after a forward product (inference's, and ``batched.BatchRunner``'s with
     ``check`` False) on the (m, n) block Z: Z += b (when b is not empty) and A = f(Z), a block

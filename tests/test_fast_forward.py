@@ -354,6 +354,13 @@ def test_workers_follow_blas_threads_and_cut_small_batches_finer(monkeypatch):
         assert sorted(calls) == sorted([(min(rows, 50), starts) for rows, starts in want])
 
 
+@pytest.mark.parametrize("workers", [None, 1, 3])
+def test_empty_batch_gives_empty_outputs(workers):
+    net = _net()
+    out = fwd.forward_chunked(net, np.zeros((0, 5)), 16, workers=workers)
+    assert out.shape == (0, 3)
+
+
 def test_blas_threads_restored_after_a_bad_input_in_a_worker(rng, small_chunks, workers):
     X = rng.standard_normal((50, 5))
     X[33, 1] = np.nan  # in the chunk at row 32

@@ -197,10 +197,9 @@ def forward_chunked(network, X, chunk: int = 2048, *, check: str | None = None,
         from .threads import blas_thread_count
 
         workers = blas_thread_count()
-    workers = max(1, min(int(workers), n))
-    rows = max(1, min(chunk, -(-n // workers)))
+    rows = max(1, min(chunk, -(-n // max(1, int(workers)))))
     starts = range(0, n, rows)
-    workers = min(workers, len(starts))
+    workers = max(1, min(int(workers), len(starts)))  # an empty X: one worker, no chunk
     if check is not None and _needs_plain_check(network.layers[0].params["W"]):
         check_finite(check, X)
         check = None
@@ -213,11 +212,12 @@ def forward_chunked(network, X, chunk: int = 2048, *, check: str | None = None,
 
     from .threads import one_blas_thread
 
+    errors = np.geterr()
+
     def work(starts):  # numpy's error state is per thread: the caller's, in every worker
         with np.errstate(**errors):
             _forward_rows(network, kind, X, out, rows, starts, check)
 
-    errors = np.geterr()
     with one_blas_thread(), ThreadPoolExecutor(workers - 1) as pool:
         futures = [pool.submit(work, starts[w::workers]) for w in range(1, workers)]
         try:

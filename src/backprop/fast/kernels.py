@@ -783,8 +783,57 @@ def _online_backward(Wt, b, x, d, p, lr, pass_down, train_bias):
             r0[i] -= l0 * x[i]
         c += 1
     if train_bias:
-        for c in range(n):
-            b[c] -= lr * d[c]
+        _online_bias_step(b, d, lr)
+
+
+@njit_inline
+def _online_bias_step(b, d, lr):
+    """b[c] -= lr * d[c]."""
+    for c in range(b.shape[0]):
+        b[c] -= lr * d[c]
+
+
+@kernel(refcounts=False, fastmath=MATMUL_FLAGS, **INLINE)
+def _online_update_then_forward(Wt, x, d, lr, x_next, z):
+    """The first layer's update of one sample fused with its product for the next:
+    W[i, c] -= (lr * d[c]) * x[i] as ``_online_backward`` does it (without a delta to hand
+    down), and z = W.T x_next with the updated weights, in one pass over the rows. Each weight
+    is loaded once instead of twice, and the products' multiply-adds fill the slots the stores
+    leave (W1: 1.00 -> 0.94 ms per epoch, medians of interleaved runs)."""
+    wide_vectors()
+    n, k = Wt.shape
+    c = 0
+    while c + 4 <= n:
+        l0, l1, l2, l3 = lr * d[c], lr * d[c + 1], lr * d[c + 2], lr * d[c + 3]
+        r0, r1, r2, r3 = Wt[c], Wt[c + 1], Wt[c + 2], Wt[c + 3]
+        s0 = s1 = s2 = s3 = 0.0
+        for i in range(k):
+            xi = x[i]
+            ai = x_next[i]
+            w0 = r0[i] - l0 * xi
+            w1 = r1[i] - l1 * xi
+            w2 = r2[i] - l2 * xi
+            w3 = r3[i] - l3 * xi
+            r0[i] = w0
+            r1[i] = w1
+            r2[i] = w2
+            r3[i] = w3
+            s0 += w0 * ai
+            s1 += w1 * ai
+            s2 += w2 * ai
+            s3 += w3 * ai
+        z[c], z[c + 1], z[c + 2], z[c + 3] = s0, s1, s2, s3
+        c += 4
+    while c < n:
+        l0 = lr * d[c]
+        r0 = Wt[c]
+        s0 = 0.0
+        for i in range(k):
+            w0 = r0[i] - l0 * x[i]
+            r0[i] = w0
+            s0 += w0 * x_next[i]
+        z[c] = s0
+        c += 1
 
 
 @njit_no_refcounts
@@ -793,13 +842,18 @@ def train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, slopes, b
     """``train_epoch`` for batches of one sample, plain SGD (no momentum, no weight decay) and
     no sample weights. Per layer: ``Wts[l]`` its W transposed (n, k) and ``bs[l]`` its bias
     (views of ``runner``'s flat buffer), ``As[l]``/``As[l + 1]`` its input and output, ``Zs[l]``
-    and ``Ds[l]`` its net input and delta. Returns the epoch loss."""
+    and ``Ds[l]`` its net input and delta. The first layer's product for each sample but the
+    first is made while the sample before it updates that layer's weights
+    (``_online_update_then_forward``). Returns the epoch loss."""
     wide_vectors()
     n_layers = len(Wts)
     last = n_layers - 1
     n_out = Zs[last].shape[0]
     total = 0.0
-    for step in range(order.shape[0]):
+    steps = order.shape[0]
+    if steps > 0:  # later samples get the first layer's product from the update before them
+        _online_forward(Wts[0], X[order[0]], Zs[0])
+    for step in range(steps):
         j = order[step]
         x = X[j]  # the first layer reads its input from X itself
         y = Y[j]
@@ -809,7 +863,8 @@ def train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, slopes, b
             Wt, b, z = Wts[layer], bs[layer], Zs[layer]
             a = x if layer == 0 else As[layer]
             n = z.shape[0]
-            _online_forward(Wt, a, z)
+            if layer > 0:
+                _online_forward(Wt, a, z)
             if bias_mode[layer] != NO_BIAS:
                 for c in range(n):
                     z[c] += b[c]
@@ -826,8 +881,13 @@ def train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, slopes, b
         for layer in range(last, -1, -1):
             below = Ds[layer - 1] if layer > 0 else Ds[layer]
             a = x if layer == 0 else As[layer]
-            _online_backward(Wts[layer], bs[layer], a, Ds[layer], below, lr, layer > 0,
-                             bias_mode[layer] == TRAINABLE_BIAS)
+            if layer == 0 and step + 1 < steps:  # the next sample's product in the same pass
+                _online_update_then_forward(Wts[0], x, Ds[0], lr, X[order[step + 1]], Zs[0])
+                if bias_mode[0] == TRAINABLE_BIAS:
+                    _online_bias_step(bs[0], Ds[0], lr)
+            else:
+                _online_backward(Wts[layer], bs[layer], a, Ds[layer], below, lr, layer > 0,
+                                 bias_mode[layer] == TRAINABLE_BIAS)
             if layer > 0:
                 k = below.shape[0]
                 _activation_backward(acts[layer - 1], slopes[layer - 1], Zs[layer - 1], 0, As[layer], 0,

@@ -10,14 +10,26 @@ NaN), so it changes results by rounding only, as the order of a sum does.
 
 The method is the textbook one: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2
 (Cody and Waite's two-part ln2 keeps r exact); e^r by its Taylor polynomial to degree 13 (the
-first omitted term is below 4e-18 relative); 2^n built from its bits, as two factors so that
-results in the subnormal range round once.
+first omitted term is below 4e-18 relative), by Horner's rule with each step one fused
+multiply-add where the CPU has them (``_muladd``); 2^n built from its bits, as two factors so
+that results in the subnormal range round once. Fused, the polynomial's chain of thirteen steps
+waits for thirteen instructions instead of twenty-six. The per-sample kernel waits on its
+sigmoids one layer after another: a chain of sigmoids of 16 values took 70 -> 50 ns, of 32
+values 88 -> 57 ns (W1's kernel 0.94 -> 0.88 ms per epoch, medians of separate runs). It also
+rounds closer to numpy: 92% of the range test's values equal np.exp's, against 89%. Estrin's
+scheme (four levels instead of thirteen) took 44 ns for 16 values and 58 for 32, and matched
+np.exp less often (89%); not used.
 
 ``tanh`` (``math.tanh`` is a C library call too; a tanh network's epoch spent most of its time
 there) uses the rational approximation of Cephes' tanh for |x| < 0.625, x + x z P(z) / Q(z)
 with z = x * x (its approximation error is below 3e-17), and 1 - 2 / (e^{2|x|} + 1) with the
 sign of x above. Both are computed and one is selected, so the loop stays vector code. Its error
 is at most 2 ulp against ``np.tanh`` (tested, with ±0, ±inf, NaN and subnormal inputs).
+
+For whoever edits this file: numba's disk cache of a kernel in ``kernels.py`` is checked against
+``kernels.py`` alone, so kernels compiled with the old ``exp`` stay in use until
+``src/backprop/fast/__pycache__`` is cleared (``native.py``'s entries hash this file and
+rebuild themselves; an installed package has new files, and so new stamps, everywhere).
 """
 
 from __future__ import annotations
@@ -53,6 +65,21 @@ def _float_from_bits(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
+@intrinsic
+def _muladd(typingctx, a, b, c):
+    """a * b + c in float64 as one fused multiply-add where the CPU has one (LLVM's fmuladd), as
+    a multiply and an add where it has not. Fused, a step of Horner's rule waits for one
+    instruction instead of two, and rounds once instead of twice."""
+
+    def codegen(context, builder, signature, args):
+        d = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fmuladd", [d], ir.FunctionType(d, [d, d, d]))
+        return builder.call(fn, [context.cast(builder, v, t, types.float64)
+                                 for v, t in zip(args, signature.args)])
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def exp(x):
     """e**x in float64, within 1 ulp of ``np.exp``; inf, -inf and NaN as ``np.exp``."""
@@ -64,20 +91,19 @@ def exp(x):
     finite = x if x == x else 0.0  # n from a NaN would be an undefined conversion
     n_float = (finite * LOG2E + ROUNDER) - ROUNDER
     r = (x - n_float * LN2_HI) - n_float * LN2_LO
-    p = C13
-    p = p * r + C12
-    p = p * r + C11
-    p = p * r + C10
-    p = p * r + C9
-    p = p * r + C8
-    p = p * r + C7
-    p = p * r + C6
-    p = p * r + C5
-    p = p * r + C4
-    p = p * r + C3
-    p = p * r + C2
-    p = p * r + 1.0
-    p = p * r + 1.0
+    p = _muladd(C13, r, C12)
+    p = _muladd(p, r, C11)
+    p = _muladd(p, r, C10)
+    p = _muladd(p, r, C9)
+    p = _muladd(p, r, C8)
+    p = _muladd(p, r, C7)
+    p = _muladd(p, r, C6)
+    p = _muladd(p, r, C5)
+    p = _muladd(p, r, C4)
+    p = _muladd(p, r, C3)
+    p = _muladd(p, r, C2)
+    p = _muladd(p, r, 1.0)
+    p = _muladd(p, r, 1.0)
     n = int(n_float)
     half = n >> 1  # 2**n = 2**half * 2**(n - half): both factors are normal numbers
     return p * _float_from_bits((half + 1023) << 52) * _float_from_bits((n - half + 1023) << 52)

@@ -104,7 +104,8 @@ def main(argv=None) -> int:
         "run, and each table gives the median time per epoch (W3: per prediction) and its ratio to ours.",
         "Where a target's margin is narrow, ours and its peers are timed round-robin, 0.2 s apart (one run",
         "of each per round), so that a machine whose speed drifts during the run slows them alike: W1 with",
-        "the seed-style loop, W2a with its floor, W2b and W3 with scikit-learn, PyTorch and the floor.",
+        "the seed-style loop, W2a with its floor, W2b and W3 with scikit-learn, PyTorch and the floor;",
+        f"rounds: W1 {w1.REPS}, W2a {w2a.REPS}, W2b {w2b.REPS}, W3 {w3.REPS} (more where a round is short).",
         "Compare the ratios of one run, not absolute times: other processes on the machine change both",
         "(see the load averages; on 2 cores, a busy neighbour makes 2-thread BLAS several times slower).",
         "",
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
         f"- versions: {', '.join(f'{k} {val}' for k, val in v.items())}",
         f"- threads: {', '.join(f'{k}: {val}' for k, val in th.items() if k != 'env')}; backprop pins BLAS "
         "to 1 thread for batches whose largest product is under 2^24 multiply-adds (W2a) and leaves it "
-        "alone above (W2b, W3: 2 threads measured faster here)",
+        "alone above (W2b: 2 threads measured faster here); W3's predict runs its chunks in as many "
+        "threads as BLAS may use, each product on one BLAS thread",
         f"- environment (recorded, never changed): {', '.join(f'{k}={val}' for k, val in th['env'].items())}",
         f"- run: {'--quick' if args.quick else 'full'}, {time.time() - started:.0f} s in all",
         "",

@@ -12,6 +12,7 @@ from w1_digits_per_sample import data, time_digits_fits, torch_digits
 OURS = "backprop fit() (compiled epoch kernel)"
 FLOOR = "floor: the BLAS calls alone (numpy, 1 thread)"
 TITLE = "W2a: digits 64-32-16-10 sigmoid, half_sse, batch 32, lr 0.1 (1347 samples)"
+REPS = 7  # rounds of the round-robin (the medians' samples)
 BATCH = 32
 
 
@@ -37,7 +38,7 @@ def gemm_floor_epoch(sizes, n, batch, dtype):
     return epoch
 
 
-def run(reps: int = 7, quick: bool = False):
+def run(reps: int = REPS, quick: bool = False):
     from seed_loop import SeedNetwork
 
     X, y, Y = data()

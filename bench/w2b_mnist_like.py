@@ -14,6 +14,7 @@ from common import ROOT, interleaved_medians, median_time, print_rows, quiet_skl
 from w2a_digits_batch32 import gemm_floor_epoch
 
 TITLE = "W2b: 60000x784 float32, 784-256-128-10 relu + softmax CE, batch 128, SGD momentum 0.9"
+REPS = 7  # rounds of the round-robin (the medians' samples)
 SIZES = [784, 256, 128, 10]
 OURS = "backprop fit() (compiled epoch kernel calling numpy's gemm)"
 SKLEARN = "scikit-learn MLPClassifier"
@@ -87,7 +88,7 @@ def peak_rss(fast, runs: int = 2) -> tuple[float, float]:
     return base / 1024, peak / 1024  # MiB: resident after making the data, peak over the run
 
 
-def run(reps: int = 5, quick: bool = False):
+def run(reps: int = REPS, quick: bool = False):
     """Ours and the peers the targets name (scikit-learn, PyTorch, the floor) are timed
     round-robin (``interleaved_medians``); the other rows one after the other."""
     from backprop import SGD

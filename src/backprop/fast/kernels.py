@@ -851,7 +851,7 @@ def train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, slopes, b
     n_out = Zs[last].shape[0]
     total = 0.0
     steps = order.shape[0]
-    if steps > 0:  # later samples get the first layer's product from the update before them
+    if steps > 0:  # the first sample's first product; the others come with the update before them
         _online_forward(Wts[0], X[order[0]], Zs[0])
     for step in range(steps):
         j = order[step]
@@ -881,7 +881,7 @@ def train_online(X, Y, order, w_total, lrs, Wts, bs, As, Zs, Ds, acts, slopes, b
         for layer in range(last, -1, -1):
             below = Ds[layer - 1] if layer > 0 else Ds[layer]
             a = x if layer == 0 else As[layer]
-            if layer == 0 and step + 1 < steps:  # the next sample's product in the same pass
+            if layer == 0 and step + 1 < steps:  # and the next sample's product, in one pass
                 _online_update_then_forward(Wts[0], x, Ds[0], lr, X[order[step + 1]], Zs[0])
                 if bias_mode[0] == TRAINABLE_BIAS:
                     _online_bias_step(bs[0], Ds[0], lr)

@@ -15,10 +15,10 @@ multiply-add where the CPU has them (``_muladd``; n and r too); 2^n built from i
 factors so that results in the subnormal range round once. Fused, the polynomial's chain of
 thirteen steps waits for thirteen instructions instead of twenty-six. The per-sample kernel
 waits on its sigmoids one layer after another: a chain of sigmoids of 16 values took
-70 -> 47 ns, of 32 values 88 -> 53 ns (W1's kernel 0.94 -> 0.85 ms per epoch, medians of separate runs). It also
-rounds closer to numpy: 92% of the range test's values equal np.exp's, against 89%. Estrin's
-scheme (four levels instead of thirteen) took 44 ns for 16 values and 58 for 32, and matched
-np.exp less often (89%); not used.
+70 -> 47 ns, of 32 values 88 -> 53 ns (W1's kernel 0.94 -> 0.85 ms per epoch, medians of
+separate runs). It also rounds closer to numpy: 92% of the range test's values equal np.exp's,
+against 89%. Estrin's scheme (four levels instead of thirteen) took 44 ns for 16 values and 58
+for 32, and matched np.exp less often (89%); not used.
 
 ``tanh`` (``math.tanh`` is a C library call too; a tanh network's epoch spent most of its time
 there) uses the rational approximation of Cephes' tanh for |x| < 0.625, x + x z P(z) / Q(z)

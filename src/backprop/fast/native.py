@@ -12,8 +12,9 @@ pointers and sizes, makes the arrays the kernel takes, and calls it:
 - ``kernels.train_online`` (per-sample plain SGD, the tutorials' algorithm): one entry per network
   depth and dtype, since the kernel takes a tuple of per-layer views (``online_entry``);
 - ``kernels.train_epoch`` (everything else): flat buffers only, one entry per dtype
-  (``epoch_entry``). Its mid-sized products still call SciPy's BLAS, which numba's helper loads
-  on first use;
+  (``epoch_entry``). Its BLAS-sized products call numpy's gemm at the address it is given
+  (``blas.py``), or, where that cannot be had, SciPy's BLAS, which numba's helper loads on first
+  use;
 - ``kernels.dense_forward_rows`` (``forward.forward_chunked``'s check, bias and activation
   between two products): one entry per dtype (``post_entry``), which a fit with batches builds
   and saves along with its own (``save_post_entry``) and a prediction loads only when it is

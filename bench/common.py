@@ -31,13 +31,20 @@ def median_time(fn, reps: int, per: float = 1.0) -> float:
     return statistics.median(times)
 
 
+# Every time of the latest round-robin of each name ({name: [seconds per round]}), and the
+# rows that show one of them under another name ({row name: timed name}): ``round_ratios``.
+ROUNDS: dict = {}
+ALIASES: dict = {}
+
+
 def interleaved_medians(fns: dict, reps: int, pause: float = 0.2) -> dict:
     """{name: median wall time} of each callable in ``fns``, timed round-robin (one run of each
     per round, ``reps`` rounds): a machine whose speed drifts during the run (shared cores, the
     memory traffic of neighbours) then slows every implementation alike, where timing one after
     the other would give the drift to whichever ran last. Each run starts ``pause`` seconds after
     the previous one, so that its worker threads (OpenBLAS, OpenMP) have stopped spinning. Each
-    callable first runs once untimed (first-call set-up is not what is measured)."""
+    callable first runs once untimed (first-call set-up is not what is measured). Every round's
+    time is kept in ``ROUNDS``."""
     for fn in fns.values():
         fn()
     times: dict = {name: [] for name in fns}
@@ -47,7 +54,21 @@ def interleaved_medians(fns: dict, reps: int, pause: float = 0.2) -> dict:
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
+    ROUNDS.update(times)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def round_ratios(rows, numerator: str, denominator: str) -> list | None:
+    """The ratio of two rows' times in each round of the round-robin both were timed in (each
+    row's times scaled as its median is, e.g. per epoch), or None when they were not timed
+    round-robin together. It shows how much the ratio moves from one round to the next."""
+    times = dict((r[0], r[1]) for r in rows)
+    a, b = ALIASES.get(numerator, numerator), ALIASES.get(denominator, denominator)
+    if a not in ROUNDS or b not in ROUNDS or len(ROUNDS[a]) != len(ROUNDS[b]):
+        return None
+    scale_a = times[numerator] / statistics.median(ROUNDS[a])
+    scale_b = times[denominator] / statistics.median(ROUNDS[b])
+    return [(x * scale_a) / (y * scale_b) for x, y in zip(ROUNDS[a], ROUNDS[b])]
 
 
 def torch_or_none():

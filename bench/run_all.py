@@ -51,11 +51,16 @@ def check_targets(name: str, rows, ours: str) -> list[str]:
         if kind == "faster":
             ratio = times[peer] / times[ours]
             met = ratio >= threshold
-            lines.append(f"- {'MET' if met else 'NOT MET'}: {ratio:.2f}x faster than {peer} (target >= {threshold}x)")
+            line = f"- {'MET' if met else 'NOT MET'}: {ratio:.2f}x faster than {peer} (target >= {threshold}x)"
+            per_round = common.round_ratios(rows, peer, ours)
         else:
             ratio = times[ours] / times[peer]
             met = ratio <= threshold
-            lines.append(f"- {'MET' if met else 'NOT MET'}: {ratio:.2f}x the floor ({peer}; target <= {threshold}x)")
+            line = f"- {'MET' if met else 'NOT MET'}: {ratio:.2f}x the floor ({peer}; target <= {threshold}x)"
+            per_round = common.round_ratios(rows, ours, peer)
+        if per_round:
+            line += f"; round by round {min(per_round):.2f}-{max(per_round):.2f}x"
+        lines.append(line)
     return lines
 
 
@@ -106,6 +111,9 @@ def main(argv=None) -> int:
         "of each per round), so that a machine whose speed drifts during the run slows them alike: W1 with",
         "the seed-style loop, W2a with its floor, W2b and W3 with scikit-learn, PyTorch and the floor;",
         f"rounds: W1 {w1.REPS}, W2a {w2a.REPS}, W2b {w2b.REPS}, W3 {w3.REPS} (more where a round is short).",
+        "A target's ratio is the ratio of the two medians; where the pair ran round-robin, its line also",
+        "gives the lowest and highest ratio of one round's two times, to show how far a single",
+        "comparison moves on this machine.",
         "Compare the ratios of one run, not absolute times: other processes on the machine change both",
         "(see the load averages; on 2 cores, a busy neighbour makes 2-thread BLAS several times slower).",
         "",

@@ -82,6 +82,8 @@ def main(argv=None) -> int:
     load_before = machine()["load"]
     sections, all_targets = [], []
     for mod in (w1, w2a, w2b, w3):
+        common.ROUNDS.clear()  # each workload's rounds only: names never match across workloads
+        common.ALIASES.clear()
         rows = mod.run(quick=args.quick)
         print_rows(mod.TITLE, rows, mod.OURS)
         targets = check_targets(mod.__name__, rows, mod.OURS)

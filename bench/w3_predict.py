@@ -12,7 +12,7 @@ process that has not trained."""
 
 from __future__ import annotations
 
-import common  # noqa: F401  (also: ALIASES, for the floor row)
+import common  # puts src/ on sys.path; ALIASES maps the floor row to the row it took
 import numpy as np
 from common import interleaved_medians, median_time, print_rows, quiet_sklearn, torch_or_none
 from w2b_mnist_like import SIZES, data, network

@@ -108,7 +108,7 @@ def _reference_error(X):
 
 
 def _choose(monkeypatch, mode, saved_post=None):
-    """Make the automatic choice of ``_posts`` pick ``mode`` (False, True or "native")."""
+    """Make the automatic choice (``_post_kind``) pick ``mode`` (False, True or "native")."""
     monkeypatch.setattr(fwd, "kernels_loaded", lambda: mode is True)
     monkeypatch.setattr(fwd, "_saved_post_entry",
                         lambda dtype: saved_post[np.dtype(dtype).name] if mode == "native" else None)
@@ -235,7 +235,8 @@ def test_kernels_loaded_means_numba_has_loaded_one():
     # up numba's compiler target); one loaded through its dispatcher is.
     code = ("import numpy as np; from backprop.fast import forward as f; print(f.kernels_loaded()); "
             "from backprop.fast import kernels as k; print(f.kernels_loaded()); "
-            "k.all_finite(np.zeros(3)); print(f.kernels_loaded())")
+            "z = np.zeros(3); k.dense_forward_rows(0, 0.0, z, z[:0], z.copy(), 1, 3, True); "
+            "print(f.kernels_loaded())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "True"]
 
@@ -275,18 +276,22 @@ def test_compiled_relu_keeps_numpy_semantics():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_all_finite_kernel(dtype):
-    # Oracle: np.isfinite. Finite values whose sum would overflow count as finite; a bad value
-    # anywhere (also in the loop's scalar remainder, the last entries) is found.
+def test_the_finite_check_of_a_block(dtype):
+    # Oracle: np.isfinite. The step's check (``kernels._finite``) on one row of 37 values, so one
+    # block: finite values whose sum would overflow count as finite (the row is done: 1); a bad
+    # value anywhere (also in the loop's scalar remainder, the last entries) is found (0 done).
     from backprop.fast import kernels
 
+    def rows_done(z):
+        return kernels.dense_forward_rows(kernels.IDENTITY, 0.0, z, z[:0], np.empty_like(z), 1, 37, True)
+
     big = np.full(37, np.finfo(dtype).max, dtype)
-    assert kernels.all_finite(big)
+    assert rows_done(big.copy()) == 1
     for bad in (np.nan, np.inf, -np.inf):
         for where in (0, 17, 36):
             a = big.copy()
             a[where] = bad
-            assert not kernels.all_finite(a)
+            assert rows_done(a) == 0
 
 
 def test_fit_on_the_fast_path_rejects_bad_x_before_training(rng):

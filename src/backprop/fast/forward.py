@@ -139,21 +139,21 @@ def _post_kind(network, compiled):
     return "native" if _saved_post_entry(network.dtype) is not None else False
 
 
-def _posts(network, compiled):
-    """One post-product step per layer: ``post(Z, A, check) -> rows done`` applies bias and
-    activation (A = f(Z + b), Z overwritten) to the rows of Z; with ``check``, Z = X W is checked
-    first (see the module docstring), and the step stops at the first block of rows that is not
-    finite: it returns how many leading rows it did (all of them: Z.shape[0]). The steps keep
-    state between calls (the saved entry's bound arguments): one list per thread."""
-    compiled = _post_kind(network, compiled)
-    if compiled == "native":
+def _posts(network, kind):
+    """One post-product step per layer, of ``kind`` (``_post_kind``'s False, True or "native"):
+    ``post(Z, A, check) -> rows done`` applies bias and activation (A = f(Z + b), Z overwritten)
+    to the rows of Z; with ``check``, Z = X W is checked first (see the module docstring), and
+    the step stops at the first block of rows that is not finite: it returns how many leading
+    rows it did (all of them: Z.shape[0]). The steps keep state between calls (the saved entry's
+    bound arguments): one list per thread."""
+    if kind == "native":
         from . import native
 
         entry = native.post_entry(network.dtype)
         if entry is None:
             raise RuntimeError("the saved post-product entry is not available")
         make = lambda layer: _native_post(layer, entry)  # noqa: E731
-    elif compiled:
+    elif kind:
         make = _compiled_post
     else:
         make = _numpy_post

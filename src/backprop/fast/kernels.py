@@ -638,12 +638,6 @@ def _finite(a, a0, size):
     return acc == 0
 
 
-@kernel(refcounts=False)
-def all_finite(a):
-    """True when the 1-D array holds no NaN and no infinity (``_finite``)."""
-    return _finite(a, 0, a.shape[0])
-
-
 # The step after a forward product goes through blocks of about this many values (16 KiB of
 # float32), so that a block stays in the L1 cache from its check through bias and activation.
 FORWARD_BLOCK = 4096

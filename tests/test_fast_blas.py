@@ -1,7 +1,9 @@
-"""numpy's gemm called from compiled code (backprop.fast.blas) and the epoch kernel's use of it.
+"""numpy's gemm and axpy called from compiled code (backprop.fast.blas) and the epoch kernel's
+use of them.
 
 Oracles: ``np.matmul``, which calls the same function for these shapes (so the bits must be
-equal), and the numpy reference path of fit (1e-12 in float64, ``fast_parity``).
+equal), numpy's ``y + alpha * x`` for axpy (to rounding: BLAS may fuse the multiply-add), and the
+numpy reference path of fit (1e-12 in float64, ``fast_parity``).
 """
 
 import ctypes
@@ -104,15 +106,43 @@ def test_a_library_without_ilp64_symbols_means_no_address(monkeypatch):
 
 
 @needs_gemm
-def test_a_function_that_disagrees_with_matmul_is_refused(monkeypatch):
-    # sgemm called as if it were dgemm reads the doubles as floats: the check must catch it
-    # (this call stays inside the test arrays: it reads and writes fewer bytes than they hold).
-    sgemm = blas.gemm_address(np.float32)
-    assert blas._agrees(sgemm, np.float32)
-    assert not blas._agrees(sgemm, np.float64)
+@pytest.mark.parametrize("routine,check", [("gemm", "_agrees"), ("axpy", "_axpy_agrees")])
+def test_a_function_that_disagrees_is_refused(monkeypatch, routine, check):
+    # The float32 function called as if it were the float64 one reads the doubles as floats: the
+    # check must catch it (the call stays inside the test arrays: it reads and writes fewer bytes
+    # than they hold). The lookup then refuses that dtype only.
+    lookup, agrees = getattr(blas, f"{routine}_address"), getattr(blas, check)
+    single = lookup(np.float32)
+    assert agrees(single, np.float32)
+    assert not agrees(single, np.float64)
     monkeypatch.setattr(blas, "_addresses", None)
-    monkeypatch.setattr(blas, "_find", lambda name: sgemm)
-    assert blas.gemm_address(np.float64) is None and blas.gemm_address(np.float32) == sgemm
+    monkeypatch.setattr(blas, "_find", lambda name: single)
+    assert lookup(np.float64) is None and lookup(np.float32) == single
+
+
+def test_no_address_for_other_dtypes():
+    assert blas.gemm_address(np.float16) is None and blas.axpy_address(np.int64) is None
+
+
+@njit
+def _axpy(fn, alpha, x, x0, y, y0, n):
+    blas.axpy(fn, n, alpha, x, x0, y, y0)
+
+
+@needs_gemm
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 37, 300_001])  # the largest runs in BLAS's threads
+def test_axpy_adds_alpha_x_to_y_between_the_offsets(rng, dtype, n):
+    fn = blas.axpy_address(dtype)
+    assert fn is not None
+    x = rng.standard_normal(3 + n + 4).astype(dtype)
+    y0 = rng.standard_normal(5 + n + 2).astype(dtype)
+    y = y0.copy()
+    _axpy(fn, -0.37, x, 3, y, 5, n)
+    want = y0[5:5 + n].astype(np.float64) - 0.37 * x[3:3 + n].astype(np.float64)
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(y[5:5 + n], want, rtol=tol, atol=tol)
+    assert np.array_equal(y[:5], y0[:5]) and np.array_equal(y[5 + n:], y0[5 + n:])
 
 
 def _wide_net(dtype=np.float64):
@@ -146,6 +176,7 @@ def test_epoch_kernel_with_numpys_gemm_matches_numpy(rng, optimizer):
     X, Y = _wide_data(rng)
     made = _runner(_wide_net(), X, Y, 32)
     assert made.uses_blas and made.gemm_fn == blas.gemm_address(np.float64)
+    assert made.axpy_fn == blas.axpy_address(np.float64) != 0
     _assert_same(*_both(_wide_net, X, Y, optimizer, epochs=3, batch_size=32, seed=0))
 
 
@@ -162,11 +193,42 @@ def test_scaled_velocity_is_brought_back_within_an_epoch(rng):
                         seed=0))
 
 
+@needs_gemm
+@pytest.mark.parametrize("momentum", [0.9, 1e-7])
+def test_epoch_kernel_without_numpys_axpy_matches_numpy(rng, monkeypatch, momentum):
+    # numpy's gemm but no axpy: W += V by the kernel's own loop, scaled form or plain
+    monkeypatch.setattr(blas, "axpy_address", lambda dtype: None)
+    X, Y = _wide_data(rng)
+    made = _runner(_wide_net(), X, Y, 32)
+    assert made.gemm_fn != 0 and made.axpy_fn == 0
+    _assert_same(*_both(_wide_net, X, Y, lambda: SGD(0.05, momentum=momentum), epochs=3,
+                        batch_size=32, seed=0))
+
+
+@needs_gemm
+def test_momentum_in_blas_threads_matches_numpy(rng):
+    # Large enough for BLAS's own threads (128 x 512 x 256 multiply-adds: fast.blas_threads
+    # leaves them on) and for OpenBLAS to thread axpy over the first layer's 131072 weights.
+    from backprop.fast import MULTI_THREAD_FROM_MACS, blas_threads
+
+    def make():
+        return Network.from_sizes([512, 256, 8], activation="relu", output_activation="softmax",
+                                  loss="softmax_cross_entropy", seed=4)
+
+    X = rng.standard_normal((300, 512))
+    Y = np.eye(8)[rng.integers(0, 8, 300)]
+    assert 128 * 512 * 256 >= MULTI_THREAD_FROM_MACS and blas_threads(make(), 128, 300) is None
+    assert _runner(make(), X, Y, 128).axpy_fn != 0
+    _assert_same(*_both(make, X, Y, lambda: SGD(0.01, momentum=0.9), epochs=2, batch_size=128,
+                        seed=0))
+
+
 def test_epoch_kernel_without_numpys_gemm_matches_numpy(rng, monkeypatch):
     # numba's np.dot (SciPy's BLAS) for the products, as on a numpy without an ILP64 OpenBLAS
     monkeypatch.setattr(blas, "gemm_address", lambda dtype: None)
     X, Y = _wide_data(rng)
-    assert _runner(_wide_net(), X, Y, 32).gemm_fn == 0
+    made = _runner(_wide_net(), X, Y, 32)
+    assert made.gemm_fn == 0 and made.axpy_fn == 0
     _assert_same(*_both(_wide_net, X, Y, lambda: SGD(0.05, momentum=0.9), epochs=3, batch_size=32,
                         seed=0))
 

@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .blas import NO_TRANS, TRANS, gemm
+from .blas import NO_TRANS, TRANS, axpy, gemm
 from .vectors import wide_vectors
 from .vexp import exp, tanh
 
@@ -439,7 +439,7 @@ def _sgd_outer_step(A, a0, D, d0, P, w0, k, n, lr):
 
 
 @jit
-def _sgd_gemm_step(fn, A, a0, D, d0, P, w0, S1, k, n, m, lr, momentum, scaled, coef):
+def _sgd_gemm_step(fn, A, a0, D, d0, P, w0, S1, k, n, m, lr, momentum, scaled, coef, axpy_fn):
     """SGD (no weight decay, no Nesterov) on a BLAS-sized weight gradient without storing it.
     Without momentum, W -= lr * (A.T @ D) is one gemm into W (beta 1). With momentum the step
     is V = momentum * V - lr * (A.T @ D), then W += V:
@@ -450,6 +450,9 @@ def _sgd_gemm_step(fn, A, a0, D, d0, P, w0, S1, k, n, m, lr, momentum, scaled, c
       own (W2b's first layer: about 20 us of a 550 us step);
     - otherwise one gemm into V with beta ``momentum``, then W += V.
 
+    W += scale * U (or V) goes through numpy's axpy at address ``axpy_fn`` (``blas.axpy``) when
+    it is not 0: each of BLAS's threads then adds the rows it has just written (see blas.py).
+
     BLAS adds the product in its own threads, and no pass reads a stored gradient. Rounding: BLAS
     may fuse the multiply-add, and the scaled form rounds lr / scale and scale * U, where numpy's
     formula rounds momentum * V and lr * G: the same arithmetic to within rounding."""
@@ -457,17 +460,27 @@ def _sgd_gemm_step(fn, A, a0, D, d0, P, w0, S1, k, n, m, lr, momentum, scaled, c
     if momentum == 0:
         gemm(fn, TRANS, NO_TRANS, k, n, m, -lr, A, a0, k, D, d0, n, 1.0, P, w0, n)
         return
-    w = P[w0:w0 + k * n]
-    v = S1[w0:w0 + k * n]
     if scaled:
         scale = coef[C_SCALE]
         gemm(fn, TRANS, NO_TRANS, k, n, m, -(lr / scale), A, a0, k, D, d0, n, 1.0, S1, w0, n)
-        for i in range(k * n):
-            w[i] += scale * v[i]
+        _add_scaled(axpy_fn, scale, S1, P, w0, k * n)
+    else:
+        gemm(fn, TRANS, NO_TRANS, k, n, m, -lr, A, a0, k, D, d0, n, momentum, S1, w0, n)
+        _add_scaled(axpy_fn, 1.0, S1, P, w0, k * n)
+
+
+@jit
+def _add_scaled(axpy_fn, alpha, S, P, start, size):
+    """P[start:start + size] += alpha * S[start:start + size]: numpy's axpy at address
+    ``axpy_fn`` (``blas.axpy``), or a loop when it is 0."""
+    wide_vectors()
+    if axpy_fn != 0:
+        axpy(axpy_fn, size, alpha, S, start, P, start)
         return
-    gemm(fn, TRANS, NO_TRANS, k, n, m, -lr, A, a0, k, D, d0, n, momentum, S1, w0, n)
-    for i in range(k * n):
-        w[i] += v[i]
+    w = P[start:start + size]
+    v = S[start:start + size]
+    for i in range(size):
+        w[i] += alpha * v[i]
 
 
 @jit
@@ -527,7 +540,7 @@ def _column_sums(Dbuf, d0, G, g0, m, n):
 def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
                 sizes, w_off, b_off, a_off, z_off, acts, slopes, bias_mode,
                 P, G, S1, S2, Abuf, Zbuf, Dbuf, Ybuf, losses, wb, coef,
-                loss_code, from_logits, mean, opt, hyper, gemm_fn):
+                loss_code, from_logits, mean, opt, hyper, gemm_fn, axpy_fn):
     """Train on the rows ``order`` in batches of ``batch_size``; returns the epoch's loss as
     ``training.fit`` defines it (per-batch losses before each update, weighted by batch share).
 
@@ -607,7 +620,7 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
                 _sgd_outer_step(Abuf, a0, Dbuf, d0, P, w0, k, n, coef[C_LR])
             elif gemm_sgd and batch_size * k * n >= BLAS_MIN_MACS:
                 _sgd_gemm_step(gemm_fn, Abuf, a0, Dbuf, d0, P, w0, S1, k, n, m, coef[C_LR],
-                               coef[C_MOMENTUM], scaled, coef)
+                               coef[C_MOMENTUM], scaled, coef, axpy_fn)
             else:
                 _mm_tn(gemm_fn, Abuf, a0, Dbuf, d0, G, w0, m, k, n)
                 _update(opt, P, G, S1, S2, w0, k * n, coef, nesterov, decay)

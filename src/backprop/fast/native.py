@@ -70,7 +70,7 @@ EPOCH_ARGS = (("X", "R2"), ("Y", "R2"), ("order", "I1"), ("batch_size", "i"), ("
               ("bias_mode", "I1"), ("P", "R1"), ("G", "R1"), ("S1", "R1"), ("S2", "R1"),
               ("Abuf", "R1"), ("Zbuf", "R1"), ("Dbuf", "R1"), ("Ybuf", "R2"), ("losses", "F1"),
               ("wb", "F1"), ("coef", "R1"), ("loss_code", "i"), ("from_logits", "b"), ("mean", "b"),
-              ("opt", "i"), ("hyper", "F1"), ("gemm_fn", "i"))
+              ("opt", "i"), ("hyper", "F1"), ("gemm_fn", "i"), ("axpy_fn", "i"))
 # ``kernels.train_online``'s, with the flat buffers and their layout (``meta_array``) in place of
 # its per-layer views, which the entry makes:
 ONLINE_ARGS = (("X", "R2"), ("Y", "R2"), ("order", "I1"), ("w_total", "f"), ("lrs", "R1"),

@@ -213,6 +213,8 @@ class EpochRunner:
         self.uses_blas = not self.online and largest >= K.BLAS_MIN_MACS
         # numpy's own gemm for the BLAS-sized products (0: numba's np.dot, SciPy's BLAS)
         self.gemm_fn = (blas.gemm_address(network.dtype) or 0) if self.uses_blas else 0
+        # and its axpy, for W += V after the gemm that wrote V (0: a compiled loop)
+        self.axpy_fn = (blas.axpy_address(network.dtype) or 0) if self.gemm_fn else 0
         # the kernel through its saved machine code (native.py: no 0.3 s numba set-up), or None
         # for its numba dispatcher
         if self.online:
@@ -288,7 +290,7 @@ class EpochRunner:
                         sizes=lay.sizes, w_off=lay.w_off, b_off=lay.b_off, a_off=lay.a_off,
                         z_off=lay.z_off, G=self.G, S1=self.S[0], S2=self.S[1], Abuf=self.Abuf,
                         Zbuf=self.Zbuf, Dbuf=self.Dbuf, wb=self.wb, coef=self.coef, opt=self.opt,
-                        hyper=self.hyper, gemm_fn=self.gemm_fn)
+                        hyper=self.hyper, gemm_fn=self.gemm_fn, axpy_fn=self.axpy_fn)
         return args
 
     def _run(self, order, lrs) -> float:

@@ -19,9 +19,10 @@ Per-sample plain SGD (the tutorials' algorithm) has its own kernel, ``train_onli
 only. In ``train_epoch`` (mini-batches) small products run as loops and the others (at least
 ``BLAS_MIN_MACS`` multiply-adds) call numpy's own gemm through its address (``blas.gemm``: the
 kernel never imports SciPy, and a W2b epoch is one call instead of ~20 Python calls per batch:
-501 -> 445 ms, medians of interleaved fits). Where numpy's gemm cannot be had, they call
-numba's ``np.dot`` (SciPy's BLAS, which imports ``scipy.linalg`` on first use), and batches
-large enough for BLAS to dominate train in ``batched.py`` with numpy's matmul instead.
+501 -> 445 ms, medians of interleaved fits); SGD with momentum then adds the velocity to the
+weights by numpy's axpy (``blas.axpy``, in BLAS's threads). Where numpy's gemm cannot be had,
+they call numba's ``np.dot`` (SciPy's BLAS, which imports ``scipy.linalg`` on first use), and
+batches large enough for BLAS to dominate train in ``batched.py`` with numpy's matmul instead.
 
 Codes (kept in sync with ``runner.py``):
     activations: 0 identity, 1 sigmoid, 2 tanh, 3 relu, 4 leaky_relu, 5 softmax

@@ -163,13 +163,14 @@ def _runner(net, X, Y, batch_size):
 
 @needs_gemm
 @pytest.mark.parametrize("optimizer", [
-    # plain SGD and momentum: the step is folded into the gradient's gemm (_sgd_gemm_step); the
-    # velocity slot holds V / scale during the epoch and V again at its end; a momentum below
-    # RESCALE_BELOW keeps the plain form (gemm with beta = momentum)
+    # plain SGD, momentum and Nesterov: the step is folded into the gradient's gemm
+    # (_sgd_gemm_step); the velocity slot holds V / scale during the epoch and V again at its
+    # end; a momentum below RESCALE_BELOW keeps the plain form (gemm with beta = momentum)
     lambda: SGD(0.05), lambda: SGD(0.05, momentum=0.9), lambda: SGD(0.05, momentum=1e-7),
+    lambda: SGD(0.05, momentum=0.9, nesterov=True), lambda: SGD(0.05, momentum=1e-7, nesterov=True),
     # gradient stored, then the update loop
-    lambda: SGD(0.05, momentum=0.9, nesterov=True), lambda: SGD(0.05, momentum=0.9, weight_decay=0.01),
-    lambda: Adam(0.01)])
+    lambda: SGD(0.05, momentum=0.9, weight_decay=0.01),
+    lambda: SGD(0.05, momentum=0.9, nesterov=True, weight_decay=0.01), lambda: Adam(0.01)])
 def test_epoch_kernel_with_numpys_gemm_matches_numpy(rng, optimizer):
     # 200 samples in batches of 32: 7 steps per epoch, 21 in all; the last batch (8 rows) of the
     # output layer is below BLAS_MIN_MACS and still goes through the gemm, as its epoch does
@@ -181,7 +182,8 @@ def test_epoch_kernel_with_numpys_gemm_matches_numpy(rng, optimizer):
 
 
 @needs_gemm
-def test_scaled_velocity_is_brought_back_within_an_epoch(rng):
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_scaled_velocity_is_brought_back_within_an_epoch(rng, nesterov):
     # Momentum 0.48 in 25 steps per epoch: the scale of the velocity slot would fall below
     # RESCALE_BELOW at step 19 (0.48^19 < 2^-20 < 0.48^18), so it is brought back to V there,
     # within the epoch, and again at the epoch's end. Oracle: the reference path.
@@ -189,24 +191,26 @@ def test_scaled_velocity_is_brought_back_within_an_epoch(rng):
 
     assert 0.48 ** 19 < kernels.RESCALE_BELOW < 0.48 ** 18
     X, Y = _wide_data(rng, n=800)
-    _assert_same(*_both(_wide_net, X, Y, lambda: SGD(0.05, momentum=0.48), epochs=2, batch_size=32,
-                        seed=0))
+    _assert_same(*_both(_wide_net, X, Y, lambda: SGD(0.05, momentum=0.48, nesterov=nesterov),
+                        epochs=2, batch_size=32, seed=0))
 
 
 @needs_gemm
 @pytest.mark.parametrize("momentum", [0.9, 1e-7])
-def test_epoch_kernel_without_numpys_axpy_matches_numpy(rng, monkeypatch, momentum):
-    # numpy's gemm but no axpy: W += V by the kernel's own loop, scaled form or plain
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_epoch_kernel_without_numpys_axpy_matches_numpy(rng, monkeypatch, momentum, nesterov):
+    # numpy's gemm but no axpy: W += c V by the kernel's own loop, scaled form or plain
     monkeypatch.setattr(blas, "axpy_address", lambda dtype: None)
     X, Y = _wide_data(rng)
     made = _runner(_wide_net(), X, Y, 32)
     assert made.gemm_fn != 0 and made.axpy_fn == 0
-    _assert_same(*_both(_wide_net, X, Y, lambda: SGD(0.05, momentum=momentum), epochs=3,
-                        batch_size=32, seed=0))
+    _assert_same(*_both(_wide_net, X, Y, lambda: SGD(0.05, momentum=momentum, nesterov=nesterov),
+                        epochs=3, batch_size=32, seed=0))
 
 
 @needs_gemm
-def test_momentum_in_blas_threads_matches_numpy(rng):
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_in_blas_threads_matches_numpy(rng, nesterov):
     # Large enough for BLAS's own threads (128 x 512 x 256 multiply-adds: fast.blas_threads
     # leaves them on) and for OpenBLAS to thread axpy over the first layer's 131072 weights.
     from backprop.fast import MULTI_THREAD_FROM_MACS, blas_threads
@@ -219,8 +223,8 @@ def test_momentum_in_blas_threads_matches_numpy(rng):
     Y = np.eye(8)[rng.integers(0, 8, 300)]
     assert 128 * 512 * 256 >= MULTI_THREAD_FROM_MACS and blas_threads(make(), 128, 300) is None
     assert _runner(make(), X, Y, 128).axpy_fn != 0
-    _assert_same(*_both(make, X, Y, lambda: SGD(0.01, momentum=0.9), epochs=2, batch_size=128,
-                        seed=0))
+    _assert_same(*_both(make, X, Y, lambda: SGD(0.01, momentum=0.9, nesterov=nesterov), epochs=2,
+                        batch_size=128, seed=0))
 
 
 def test_epoch_kernel_without_numpys_gemm_matches_numpy(rng, monkeypatch):
@@ -234,7 +238,8 @@ def test_epoch_kernel_without_numpys_gemm_matches_numpy(rng, monkeypatch):
 
 
 @needs_gemm
-def test_big_batches_train_in_the_epoch_kernel_float32(rng):
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_big_batches_train_in_the_epoch_kernel_float32(rng, nesterov):
     # W2b's kind of work (BLAS-sized products, float32, momentum) in the compiled epoch kernel,
     # against the reference path to float32 rounding.
     from backprop.fast.runner import EpochRunner
@@ -247,5 +252,5 @@ def test_big_batches_train_in_the_epoch_kernel_float32(rng):
     Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 600)]
     runner = _runner(make(), X, Y, 128)
     assert type(runner) is EpochRunner and runner.gemm_fn == blas.gemm_address(np.float32)
-    _assert_same(*_both(make, X, Y, lambda: SGD(0.01, momentum=0.9), epochs=2, batch_size=128, seed=0),
-                 rtol=2e-5, atol=2e-6)
+    _assert_same(*_both(make, X, Y, lambda: SGD(0.01, momentum=0.9, nesterov=nesterov), epochs=2,
+                        batch_size=128, seed=0), rtol=2e-5, atol=2e-6)

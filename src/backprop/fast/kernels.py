@@ -440,10 +440,11 @@ def _sgd_outer_step(A, a0, D, d0, P, w0, k, n, lr):
 
 
 @jit
-def _sgd_gemm_step(fn, A, a0, D, d0, P, w0, S1, k, n, m, lr, momentum, scaled, coef, axpy_fn):
-    """SGD (no weight decay, no Nesterov) on a BLAS-sized weight gradient without storing it.
-    Without momentum, W -= lr * (A.T @ D) is one gemm into W (beta 1). With momentum the step
-    is V = momentum * V - lr * (A.T @ D), then W += V:
+def _sgd_gemm_step(fn, A, a0, D, d0, P, w0, S1, k, n, m, lr, momentum, scaled, nesterov, coef,
+                   axpy_fn):
+    """SGD (no weight decay) on a BLAS-sized weight gradient without storing it. Without
+    momentum, W -= lr * (A.T @ D) is one gemm into W (beta 1). With momentum the step is
+    V = momentum * V - lr * (A.T @ D), then W += V:
 
     - ``scaled``: the slot holds U = V / scale (``coef[C_SCALE]``, this step's scale; see
       ``train_epoch``), and the step is U -= (lr / scale) * (A.T @ D), one gemm into U with beta
@@ -451,8 +452,13 @@ def _sgd_gemm_step(fn, A, a0, D, d0, P, w0, S1, k, n, m, lr, momentum, scaled, c
       own (W2b's first layer: about 20 us of a 550 us step);
     - otherwise one gemm into V with beta ``momentum``, then W += V.
 
-    W += scale * U (or V) goes through numpy's axpy at address ``axpy_fn`` (``blas.axpy``) when
-    it is not 0: each of BLAS's threads then adds the rows it has just written (see blas.py).
+    Nesterov's W += momentum * V_new - lr * G is W - momentum * V_old + (1 + momentum) * V_new
+    (lr * G = momentum * V_old - V_new), so G is not needed either: W -= momentum * V_old before
+    the gemm, W += (1 + momentum) * V_new after it. In the scaled form momentum * V_old is
+    scale * U_old (this step's scale is the last one times momentum).
+
+    W += c * U (or V) goes through numpy's axpy at address ``axpy_fn`` (``blas.axpy``) when it
+    is not 0: each of BLAS's threads then adds the rows it has just written (see blas.py).
 
     BLAS adds the product in its own threads, and no pass reads a stored gradient. Rounding: BLAS
     may fuse the multiply-add, and the scaled form rounds lr / scale and scale * U, where numpy's
@@ -463,11 +469,15 @@ def _sgd_gemm_step(fn, A, a0, D, d0, P, w0, S1, k, n, m, lr, momentum, scaled, c
         return
     if scaled:
         scale = coef[C_SCALE]
+        if nesterov:
+            _add_scaled(axpy_fn, -scale, S1, P, w0, k * n)
         gemm(fn, TRANS, NO_TRANS, k, n, m, -(lr / scale), A, a0, k, D, d0, n, 1.0, S1, w0, n)
-        _add_scaled(axpy_fn, scale, S1, P, w0, k * n)
+        _add_scaled(axpy_fn, (1.0 + momentum) * scale if nesterov else scale, S1, P, w0, k * n)
     else:
+        if nesterov:
+            _add_scaled(axpy_fn, -momentum, S1, P, w0, k * n)
         gemm(fn, TRANS, NO_TRANS, k, n, m, -lr, A, a0, k, D, d0, n, momentum, S1, w0, n)
-        _add_scaled(axpy_fn, 1.0, S1, P, w0, k * n)
+        _add_scaled(axpy_fn, 1.0 + momentum if nesterov else 1.0, S1, P, w0, k * n)
 
 
 @jit
@@ -558,7 +568,7 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
     plain_sgd = opt == OPT_SGD and hyper[H_MOMENTUM] == 0 and not decay
     # SGD whose step is linear in the gradient: BLAS-sized gradients go into the gemm itself
     # (every batch of the epoch, the last one too, so that a layer's slot keeps one form)
-    gemm_sgd = gemm_fn != 0 and opt == OPT_SGD and not decay and not nesterov
+    gemm_sgd = gemm_fn != 0 and opt == OPT_SGD and not decay
     momentum = hyper[H_MOMENTUM]
     scaled = gemm_sgd and momentum >= RESCALE_BELOW  # their velocity slots hold V / scale
     scale = 1.0
@@ -621,7 +631,7 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
                 _sgd_outer_step(Abuf, a0, Dbuf, d0, P, w0, k, n, coef[C_LR])
             elif gemm_sgd and batch_size * k * n >= BLAS_MIN_MACS:
                 _sgd_gemm_step(gemm_fn, Abuf, a0, Dbuf, d0, P, w0, S1, k, n, m, coef[C_LR],
-                               coef[C_MOMENTUM], scaled, coef, axpy_fn)
+                               coef[C_MOMENTUM], scaled, nesterov, coef, axpy_fn)
             else:
                 _mm_tn(gemm_fn, Abuf, a0, Dbuf, d0, G, w0, m, k, n)
                 _update(opt, P, G, S1, S2, w0, k * n, coef, nesterov, decay)

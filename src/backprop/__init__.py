@@ -12,7 +12,7 @@ from .callbacks import Callback, EarlyStopping, History, LambdaCallback, TrainSt
 from .gradcheck import gradcheck
 from .initializers import Constant as ConstantInit
 from .initializers import get_initializer
-from .layers import Dense, Layer
+from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D
 from .losses import get_loss
 from .network import Network
 from .optimizers import SGD, Adam, Constant, InverseScaling, ReduceOnPlateau
@@ -42,6 +42,10 @@ __all__ = [
     "NotFittedError",
     "Layer",
     "Dense",
+    "Conv2D",
+    "MaxPool2D",
+    "AvgPool2D",
+    "Flatten",
     "Network",
     "MLPClassifier",
     "MLPRegressor",

@@ -25,6 +25,7 @@ __all__ = [
     "as_targets",
     "check_finite",
     "describe",
+    "check_pair",
 ]
 
 
@@ -196,3 +197,18 @@ def as_targets(
         )
     check_finite(name, array)
     return array
+
+
+def check_pair(name: str, value: Any, *, minimum: int = 1) -> tuple[int, int]:
+    """Return an int or a pair of ints, each >= minimum, as a pair (kernel sizes, strides, padding)."""
+    pair = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    ok = (
+        isinstance(pair, (tuple, list))
+        and len(pair) == 2
+        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum for v in pair)
+    )
+    if not ok:
+        raise BackpropError(
+            f"`{name}` must be an integer >= {minimum} or a pair of them; got {describe(value)}"
+        )
+    return int(pair[0]), int(pair[1])

@@ -15,6 +15,7 @@ from ._validation import BackpropError, as_batch, as_targets, check_dtype, check
 from .activations import Activation
 from .initializers import as_generator, get_initializer
 from .layers import Dense, Layer
+from .layers.base import spatial_shape, to_internal, to_public
 from .losses import Loss, get_loss
 
 # ``predict`` runs batches with more rows than this in chunks of this many (issue 6).
@@ -31,19 +32,17 @@ class Network:
     Network 2-2-1 (sigmoid)
     """
 
-    def __init__(self, layers: Sequence[Layer], loss: str | Loss = "half_sse"):
+    def __init__(self, layers: Sequence[Layer], loss: str | Loss = "half_sse", input_shape=None):
+        """``input_shape`` is one sample's shape, e.g. ``(1, 8, 8)`` (channels, height, width)
+        for images; it may be left out when the first layer fixes it (a Dense layer, or a layer
+        given ``input_shape``). Each layer's shape is then inferred from the one before."""
         layers = list(layers)
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
             raise BackpropError(
                 f"`layers` must be a non-empty list of Layer objects; got {describe(layers)}"
             )
-        for i, (a, b) in enumerate(zip(layers, layers[1:]), start=1):
-            if a.n_outputs != b.n_inputs:
-                raise BackpropError(
-                    f"layer {i} has {a.n_outputs} outputs but layer {i + 1} expects "
-                    f"{b.n_inputs} inputs; the sizes must chain"
-                )
-        dtypes = {np.dtype(getattr(layer, "dtype", np.float64)) for layer in layers}
+        self.input_shape = _build_shapes(layers, input_shape)
+        dtypes = {np.dtype(layer.dtype) for layer in layers if hasattr(layer, "dtype")} or {np.dtype(np.float64)}
         if len(dtypes) != 1:
             raise BackpropError(f"all layers must share one dtype; got {sorted(d.name for d in dtypes)}")
         self.layers = layers
@@ -114,6 +113,7 @@ class Network:
     # -- description ---------------------------------------------------------------------------
     @property
     def sizes(self) -> list[int]:
+        """Values per sample into the first layer and out of each layer (flattened shapes)."""
         return [self.layers[0].n_inputs] + [layer.n_outputs for layer in self.layers]
 
     @property
@@ -124,7 +124,40 @@ class Network:
     def n_outputs(self) -> int:
         return self.layers[-1].n_outputs
 
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(self.layers[-1].output_shape)
+
+    @property
+    def is_dense(self) -> bool:
+        """True for a stack of Dense layers only (what the dense fast path and explain take)."""
+        return all(type(layer) is Dense for layer in self.layers)
+
+    @property
+    def images_in(self) -> bool:
+        """True when samples are images (C, H, W), given as (n, C, H, W) batches."""
+        return len(self.input_shape) == 3
+
+    def n_params(self) -> int:
+        return int(sum(layer.n_params for layer in self.layers))
+
+    def summary(self) -> str:
+        """A table of the layers: each one's output shape and parameter count."""
+        rows = [("#", "layer", "output shape", "parameters"), ("0", "input", _shape_text(self.input_shape), "")]
+        for i, layer in enumerate(self.layers, start=1):
+            rows.append((str(i), repr(layer), _shape_text(layer.output_shape), f"{layer.n_params:,}"))
+        widths = [max(len(r[k]) for r in rows) for k in range(4)]
+        lines = [
+            "  ".join([r[0].rjust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]), r[3].rjust(widths[3])]).rstrip()
+            for r in rows
+        ]
+        lines.append(f"{self.n_params():,} parameters, loss {self.loss_fn.name}")
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
+        if not self.is_dense:
+            head = f"Network {_shape_text(self.input_shape)} -> {_shape_text(self.output_shape)}"
+            return head + "\n" + self.summary()
         acts = [getattr(layer, "activation", None) for layer in self.layers]
         names = [a.name if a is not None else type(l).__name__ for a, l in zip(acts, self.layers)]
         hidden = sorted(set(names[:-1]))
@@ -219,9 +252,32 @@ class Network:
             X = layer.forward(X, training)
         return X
 
+    def _as_input(self, name: str, X, finite: bool = True) -> tuple[np.ndarray, bool]:
+        """(X in the layers' internal layout, was one sample). Vector inputs: (n, n_inputs) or
+        (n_inputs,). Images (C, H, W): (n, C, H, W), one (C, H, W) sample, or rows of C*H*W
+        values in C-H-W order (a table of pixel columns)."""
+        if not self.images_in:
+            return as_batch(name, X, self.n_inputs, self.dtype, finite=finite)
+        C, H, W = self.input_shape
+        array = np.asarray(X) if not isinstance(X, np.ndarray) else X
+        single = array.ndim == 3 or (array.ndim == 1 and array.size == self.n_inputs)
+        if array.ndim in (1, 2) and array.shape[-1] == self.n_inputs:
+            flat, _ = as_batch(name, array, self.n_inputs, self.dtype, finite=finite)
+            return to_internal(flat.reshape(-1, C, H, W)), single
+        if array.ndim == 3:
+            array = array[None]
+        if array.ndim != 4 or array.shape[1:] != (C, H, W):
+            raise BackpropError(
+                f"`{name}` must have shape (n_samples, {C}, {H}, {W}), ({C}, {H}, {W}) or "
+                f"(n_samples, {self.n_inputs}); got shape {np.shape(X)}"
+            )
+        flat, _ = as_batch(name, array.reshape(array.shape[0], -1), self.n_inputs, self.dtype, finite=finite)
+        return to_internal(flat.reshape(-1, C, H, W)), single
+
     def forward(self, X) -> np.ndarray:
-        """Outputs for a batch (n, n_inputs) or for one sample (n_inputs,) -> (n_outputs,)."""
-        X2, was_1d = as_batch("X", X, self.n_inputs, self.dtype)
+        """Outputs for a batch (n, n_inputs) or for one sample (n_inputs,) -> (n_outputs,);
+        image networks take (n, C, H, W) batches (see ``_as_input``)."""
+        X2, was_1d = self._as_input("X", X)
         out = self._forward(X2)
         return out[0] if was_1d else out
 
@@ -230,8 +286,8 @@ class Network:
         network of Dense layers goes through in chunks with preallocated buffers (issue 6:
         ``backprop.fast.forward``, which also checks X for NaN and infinity on the way), and
         then the layers keep no activations for ``backward``."""
-        X2, was_1d = as_batch("X", X, self.n_inputs, self.dtype, finite=False)
-        if X2.shape[0] > PREDICT_CHUNK and all(type(layer) is Dense for layer in self.layers):
+        X2, was_1d = self._as_input("X", X, finite=False)
+        if X2.shape[0] > PREDICT_CHUNK and self.is_dense:
             from .fast.forward import forward_chunked
 
             return forward_chunked(self, X2, PREDICT_CHUNK, check="X")
@@ -241,7 +297,7 @@ class Network:
 
     def _prepare(self, X, Y, names=("X", "Y")):
         """X and Y as 2-D arrays of the network's dtype, checked."""
-        X2, _ = as_batch(names[0], X, self.n_inputs, self.dtype)
+        X2, _ = self._as_input(names[0], X)
         Y2 = as_targets(names[1], Y, X2.shape[0], self.n_outputs, self.dtype)
         return X2, Y2
 
@@ -277,7 +333,7 @@ class Network:
             raise BackpropError(f"`dY` must have shape {last.A.shape}; got shape {np.shape(dY)}")
         for layer in reversed(self.layers):
             dX = layer.backward(dX)
-        return dX
+        return to_public(dX) if self.images_in else dX
 
     def loss(self, X, Y, loss=None, sample_weight=None) -> float:
         """The loss on (X, Y); ``loss`` names a loss function, default the network's own."""
@@ -349,6 +405,58 @@ class Network:
         from .training import fit
 
         return fit(self, X, Y, **kwargs)
+
+
+def _shape_text(shape) -> str:
+    return str(shape[0]) if len(shape) == 1 else str(tuple(shape))
+
+
+def _build_shapes(layers: list[Layer], input_shape) -> tuple[int, ...]:
+    """Build each layer from the one before; return the network's input shape. Errors name both
+    layers and both shapes."""
+    first = layers[0]
+    if input_shape is None:
+        if not first.built:
+            raise BackpropError(
+                f"`input_shape` is needed: layer 1 ({first!r}) does not fix the size of its input; "
+                "pass Network([...], input_shape=(channels, height, width))"
+            )
+        input_shape = first.input_shape
+    elif isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+        input_shape = (int(input_shape),)
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) not in (1, 3):
+        raise BackpropError(
+            f"`input_shape` must be (n_inputs,) or (channels, height, width); got {describe(input_shape)}"
+        )
+    shape = spatial_shape("input_shape", tuple(input_shape)) if len(input_shape) == 3 else tuple(input_shape)
+    if first.built and tuple(first.input_shape) != shape:
+        raise BackpropError(
+            f"`input_shape` is {shape} but layer 1 ({first!r}) expects input shape {tuple(first.input_shape)}"
+        )
+    start = shape
+    for i, layer in enumerate(layers, start=1):
+        prev = layers[i - 2] if i > 1 else None
+        if (prev is not None and type(prev) is Dense and type(layer) is Dense
+                and prev.n_outputs != layer.n_inputs):
+            raise BackpropError(
+                f"layer {i - 1} has {prev.n_outputs} outputs but layer {i} expects "
+                f"{layer.n_inputs} inputs; the sizes must chain"
+            )
+        try:
+            if layer.built and not isinstance(layer, Dense) and tuple(layer.input_shape) != tuple(shape):
+                raise BackpropError(f"{layer!r} was built for input shape {tuple(layer.input_shape)}")
+            shape = tuple(layer.build(shape))
+        except BackpropError as exc:
+            given = "the input" if prev is None else f"layer {i - 1} ({prev!r})"
+            raise BackpropError(
+                f"layer {i} ({layer!r}) does not fit {given}, whose output shape is {tuple(shape)}: {exc}"
+            ) from None
+    if len(shape) != 1:
+        raise BackpropError(
+            f"the last layer must give a flat output; layer {len(layers)} ({layers[-1]!r}) gives "
+            f"shape {shape}: end with Flatten() or a Dense layer"
+        )
+    return start
 
 
 def _bias_trick_layers(sizes, activation, out_act, weight_init, rng, dtype) -> list[Dense]:

@@ -1,53 +1,15 @@
-"""The layer contract and the Dense layer.
-
-The contract every layer keeps (``tests/conftest.py::check_layer`` verifies it):
-
-- ``params``: dict name -> live array; ``grads``: the same keys, same shapes, filled by ``backward``.
-- ``frozen``: names of parameters that are never trained (they are not handed to the optimizer).
-- ``forward(X, training=False)`` computes the output and caches exactly what ``backward`` needs.
-- ``backward(dY)`` returns dX and fills ``grads``; it never changes a parameter.
-- ``n_inputs`` / ``n_outputs`` and ``config()`` (JSON-able, enough to rebuild the layer without
-  its values; ``layer_from_config`` does the reverse).
-"""
+"""The Dense (fully connected) layer; the contract it keeps is in ``layers/base.py``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._validation import BackpropError, check_choice, check_dtype, check_int
-from .activations import Activation, get_activation
-from .initializers import as_generator, get_initializer
+from .._validation import BackpropError, check_choice, check_dtype, check_int
+from ..activations import Activation, get_activation
+from ..initializers import as_generator, get_initializer
+from .base import Layer
 
-__all__ = ["Layer", "Dense", "layer_from_config", "LAYERS"]
-
-
-class Layer:
-    """Base class of all layers (see the module docstring for the contract)."""
-
-    n_inputs: int
-    n_outputs: int
-
-    def __init__(self) -> None:
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
-        self.frozen: set[str] = set()
-
-    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        raise NotImplementedError
-
-    def backward(self, dY: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def config(self) -> dict:
-        raise NotImplementedError
-
-    @property
-    def trainable(self) -> list[str]:
-        """Names of the parameters an optimizer updates, in a stable order."""
-        return [name for name in self.params if name not in self.frozen]
-
-    def _allocate_grads(self) -> None:
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+__all__ = ["Dense"]
 
 
 class Dense(Layer):
@@ -104,6 +66,23 @@ class Dense(Layer):
         self._allocate_grads()
         self.X = self.Z = self.A = None
 
+    # -- shapes ---------------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int]:
+        return (self.n_inputs,)
+
+    @property
+    def output_shape(self) -> tuple[int]:
+        return (self.n_outputs,)
+
+    def build(self, input_shape) -> tuple[int]:
+        if tuple(input_shape) != (self.n_inputs,):
+            raise BackpropError(
+                f"{self!r} expects input shape ({self.n_inputs},); got {tuple(input_shape)}"
+                + ("; put a Flatten() before it" if len(input_shape) > 1 else "")
+            )
+        return self.output_shape
+
     # -- forward and backward ------------------------------------------------------------------
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         Z = X @ self.params["W"]
@@ -151,18 +130,3 @@ class Dense(Layer):
             + ")"
         )
 
-
-LAYERS: dict[str, type[Layer]] = {"Dense": Dense}
-
-
-def layer_from_config(config: dict, dtype=None) -> Layer:
-    """Rebuild a layer (with zero-initialised values) from ``layer.config()``."""
-    config = dict(config)
-    kind = config.pop("type", None)
-    if kind not in LAYERS:
-        raise BackpropError(
-            f"layer `type` must be one of {', '.join(sorted(LAYERS))}; got {kind!r}"
-        )
-    if dtype is not None:
-        config["dtype"] = dtype
-    return LAYERS[kind](**config, weight_init="zeros", bias_init="zeros")

@@ -9,7 +9,7 @@ import pytest
 def check_layer(layer, X, rng=None, eps=1e-6, tol=1e-6):
     """Verify the layer contract with central differences on L = sum(forward(X) * R), R random.
 
-    - forward output has shape (n, n_outputs);
+    - forward output has shape (n, n_outputs), or (n, oh, ow, C) for image layers (channels-last);
     - backward(R) returns dX of X's shape, matching finite differences w.r.t. X;
     - grads has the same keys and shapes as params, matching finite differences;
     - backward never changes a parameter.
@@ -17,7 +17,11 @@ def check_layer(layer, X, rng=None, eps=1e-6, tol=1e-6):
     rng = np.random.default_rng(0) if rng is None else rng
     X = np.asarray(X, dtype=np.float64)
     out = layer.forward(X, training=True)
-    assert out.shape == (X.shape[0], layer.n_outputs)
+    if getattr(layer, "channels_last", False) and len(layer.output_shape) == 3:
+        C, H, W = layer.output_shape
+        assert out.shape == (X.shape[0], H, W, C)
+    else:
+        assert out.shape == (X.shape[0], layer.n_outputs)
     R = rng.standard_normal(out.shape)
     before = {k: v.copy() for k, v in layer.params.items()}
     dX = layer.backward(R)

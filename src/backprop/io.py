@@ -4,8 +4,13 @@ A file holds one tensor per parameter (``W1``, ``b1``, ...) and one metadata ent
 whose value is a JSON object::
 
     {"format": "backprop.network", "version": 1,
-     "network": {"layers": [...layer.config()...], "loss": {...}},
+     "network": {"layers": [...layer.config()...], "loss": {...}, "input_shape": [...]},
      "metadata": {...anything JSON the caller adds: preprocessing, class labels, settings...}}
+
+Each layer's config names its type and sizes; image layers (Conv2D, MaxPool2D, AvgPool2D,
+Flatten) also name their ``input_shape`` and ``output_shape`` (C, H, W), and conv kernels are
+stored in PyTorch's (out_channels, in_channels, kh, kw) layout, so a reader can rebuild the
+network without this code (docs/model-format.md).
 
 Writes are atomic: the bytes go to a temporary file in the same folder, are flushed to disk, and
 the file is renamed over the target, so a crash never leaves a half-written model. Reading never
@@ -250,14 +255,32 @@ def _check_sizes(config, header: dict, path) -> None:
     if not isinstance(layers, list) or not layers:
         raise BackpropError(f"`{path}`: the network description must list its layers; got {describe(layers)}")
     for i, layer in enumerate(layers, start=1):
-        sizes = [layer.get(k) for k in ("n_inputs", "n_outputs")] if isinstance(layer, dict) else [None]
-        if not all(_is_int(s) and s >= 1 for s in sizes):
-            raise BackpropError(f"`{path}`: layer {i} must give positive integer n_inputs and n_outputs")
-        claimed += sizes[0] * sizes[1] + (sizes[1] if layer.get("use_bias", True) else 0)
+        claimed += _claimed_values(layer, i, path)
         if claimed > stored:
             raise BackpropError(
                 f"`{path}`: the layers claim more weights ({claimed} at layer {i}) than the file stores ({stored})"
             )
+
+
+def _claimed_values(layer, i: int, path) -> int:
+    """How many parameter values a layer's description claims (checked to be positive ints)."""
+    kind = layer.get("type", "Dense") if isinstance(layer, dict) else None
+    if kind in ("MaxPool2D", "AvgPool2D", "Flatten"):
+        return 0
+    if kind == "Conv2D":
+        sizes = [layer.get(k) for k in ("in_channels", "out_channels")]
+        kernel = layer.get("kernel_size")
+        if isinstance(kernel, list):
+            sizes += kernel
+        if len(sizes) != 4 or not all(_is_int(s) and s >= 1 for s in sizes):
+            raise BackpropError(
+                f"`{path}`: layer {i} (Conv2D) must give positive integer in_channels, out_channels and kernel_size"
+            )
+        return math.prod(sizes) + (sizes[1] if layer.get("use_bias", True) else 0)
+    sizes = [layer.get(k) for k in ("n_inputs", "n_outputs")] if isinstance(layer, dict) else [None]
+    if not all(_is_int(s) and s >= 1 for s in sizes):
+        raise BackpropError(f"`{path}`: layer {i} must give positive integer n_inputs and n_outputs")
+    return sizes[0] * sizes[1] + (sizes[1] if layer.get("use_bias", True) else 0)
 
 
 def load_network(path) -> tuple[Network, dict]:
@@ -283,7 +306,7 @@ def load_network(path) -> tuple[Network, dict]:
     _check_sizes(config, header, path)
     try:
         layers = [layer_from_config(c) for c in config["layers"]]
-        network = Network(layers, loss=config.get("loss", "half_sse"))
+        network = Network(layers, loss=config.get("loss", "half_sse"), input_shape=config.get("input_shape"))
     except (TypeError, KeyError, AttributeError, ValueError, RecursionError) as exc:
         raise BackpropError(f"`{path}`: the network description is malformed ({exc})") from None
     expected = dict(network.named_parameters())

@@ -168,7 +168,8 @@ class Network:
         return f"Network {'-'.join(map(str, self.sizes))} ({desc})"
 
     def config(self) -> dict:
-        return {"layers": [layer.config() for layer in self.layers], "loss": self.loss_fn.config()}
+        return {"layers": [layer.config() for layer in self.layers], "loss": self.loss_fn.config(),
+                "input_shape": list(self.input_shape)}
 
     # -- parameters ----------------------------------------------------------------------------
     def named_parameters(self) -> list[tuple[str, np.ndarray]]:

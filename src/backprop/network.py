@@ -154,6 +154,11 @@ class Network:
         lines.append(f"{self.n_params():,} parameters, loss {self.loss_fn.name}")
         return "\n".join(lines)
 
+    @property
+    def title(self) -> str:
+        """A one-line description: ``repr`` for Dense networks, the first line of it otherwise."""
+        return repr(self).splitlines()[0]
+
     def __repr__(self) -> str:
         if not self.is_dense:
             head = f"Network {_shape_text(self.input_shape)} -> {_shape_text(self.output_shape)}"
@@ -448,10 +453,8 @@ def _build_shapes(layers: list[Layer], input_shape) -> tuple[int, ...]:
                 raise BackpropError(f"{layer!r} was built for input shape {tuple(layer.input_shape)}")
             shape = tuple(layer.build(shape))
         except BackpropError as exc:
-            given = "the input" if prev is None else f"layer {i - 1} ({prev!r})"
-            raise BackpropError(
-                f"layer {i} ({layer!r}) does not fit {given}, whose output shape is {tuple(shape)}: {exc}"
-            ) from None
+            given = "the input of shape" if prev is None else f"layer {i - 1} ({prev!r}), whose output shape is"
+            raise BackpropError(f"layer {i} ({layer!r}) does not fit {given} {tuple(shape)}: {exc}") from None
     if len(shape) != 1:
         raise BackpropError(
             f"the last layer must give a flat output; layer {len(layers)} ({layers[-1]!r}) gives "

@@ -88,6 +88,17 @@ def hidden_sizes(text: str) -> list[int]:
     return sizes
 
 
+def image_shape(text: str) -> list[int]:
+    """"1,8,8" -> [1, 8, 8] (channels, height, width)."""
+    try:
+        shape = [int(part) for part in text.split(",")]
+    except ValueError:
+        shape = []
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"must be three positive integers C,H,W like 1,8,8; got {text!r}")
+    return shape
+
+
 def column_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",")]
     if not all(names):

@@ -17,6 +17,10 @@ def add_arguments(parser):
                         help="print the architecture and metadata as JSON instead")
 
 
+def _shape(shape) -> str:
+    return "x".join(map(str, shape))
+
+
 def run(args) -> int:
     from ..network import Network
 
@@ -27,12 +31,14 @@ def run(args) -> int:
         return 0
     n_params = sum(p.size for p in network.parameters())
     print(f"model: {args.model} ({Path(args.model).stat().st_size} bytes)")
-    print(f"network: {network}")
+    print(f"network: {network.title}")
     rows = []
     for i, layer in enumerate(network.layers, start=1):
         act = getattr(layer, "activation", None)
-        rows.append([str(i), type(layer).__name__, f"{layer.n_inputs} -> {layer.n_outputs}",
-                     act.name if act is not None else "-", str(sum(p.size for p in layer.params.values()))])
+        shape = (f"{layer.n_inputs} -> {layer.n_outputs}" if network.is_dense
+                 else f"{_shape(layer.input_shape)} -> {_shape(layer.output_shape)}")
+        rows.append([str(i), repr(layer) if not network.is_dense else type(layer).__name__, shape,
+                     act.name if act is not None else "-", str(layer.n_params)])
     print(format_table(["layer", "type", "shape", "activation", "parameters"], rows))
     print(f"parameters: {n_params} ({network.dtype.name})")
     print(f"loss: {network.loss_fn.name} ({network.loss_fn.reduction})")

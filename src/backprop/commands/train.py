@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ._checkpointing import add_checkpoint_arguments, checkpoint_fit_kwargs
-from ._common import (add_data_options, column_list, fraction, hidden_sizes, note, positive_float,
-                      positive_int, read_table, refuse_overwrite, seed_type)
+from ._common import (add_data_options, column_list, fraction, hidden_sizes, image_shape, note,
+                      positive_float, positive_int, read_table, refuse_overwrite, seed_type)
 
 NAME = "train"
 HELP = "train a network on a CSV file and save it as a model file"
@@ -35,6 +35,13 @@ def add_arguments(parser):
                         help="hidden layer sizes, comma-separated, or none (default 32)")
     parser.add_argument("--activation", choices=ACTIVATIONS, default="relu",
                         help="hidden-layer activation (default relu)")
+    parser.add_argument("--input-shape", type=image_shape, default=None, metavar="C,H,W",
+                        help="the feature columns are the pixels of C x H x W images in C-H-W order "
+                             "(train a convolutional network; needs --conv)")
+    parser.add_argument("--conv", default=None, metavar="16x3p1,max2,...",
+                        help="convolutional layers before the --hidden ones: NxK[sS][pP] is a Conv2D of N "
+                             "channels with a KxK kernel (stride S, padding P), maxP/avgP[sS] a pool "
+                             "(see docs/cli.md)")
     parser.add_argument("--epochs", type=positive_int, default=100, help="epochs (default 100)")
     parser.add_argument("--lr", type=positive_float, default=None,
                         help="learning rate (default 0.01 for adam, 0.1 for sgd)")
@@ -66,7 +73,7 @@ def run(args) -> int:
 
     network = build_network(pre, args)
     lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
-    note(f"{network}: {len(train_rows)} training rows, {len(val_rows)} validation rows, "
+    note(f"{network.title}: {len(train_rows)} training rows, {len(val_rows)} validation rows, "
          f"{args.optimizer} lr={lr:g}, batch size {args.batch_size}, {args.epochs} epochs")
     fit_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=lr, seed=args.seed,
@@ -84,6 +91,7 @@ def run(args) -> int:
     metadata.update(
         training={
             "data": Path(args.data).name, "hidden": args.hidden, "activation": args.activation,
+            "conv": args.conv, "input_shape": args.input_shape,
             "output_activation": network.layers[-1].activation.name, "loss": network.loss_fn.name,
             "optimizer": args.optimizer, "lr": lr, "batch_size": args.batch_size, "epochs": args.epochs,
             "epochs_run": len(history), "validation": args.validation, "seed": args.seed,
@@ -100,7 +108,7 @@ def run(args) -> int:
     elif args.plot:
         from ..plots import plot_loss_curve
 
-        plot_loss_curve(history.history, args.plot, title=f"{network} on {Path(args.data).name}",
+        plot_loss_curve(history.history, args.plot, title=f"{network.title} on {Path(args.data).name}",
                         loss_name=f"loss ({network.loss_fn.name})")
         note(f"loss curve written to {args.plot}")
     _print_summary(args, network, pre, history, metrics)
@@ -127,6 +135,8 @@ def build_network(pre, args):
     from ..network import Network
 
     classify = pre.task == "classify"
+    if getattr(args, "conv", None) or getattr(args, "input_shape", None):
+        return _build_conv_network(pre, args, classify)
     return Network.from_sizes(
         [len(pre.features), *args.hidden, pre.n_outputs],
         activation=args.activation,
@@ -135,6 +145,23 @@ def build_network(pre, args):
         loss="softmax_cross_entropy" if classify else "mse",
         seed=args.seed,
     )
+
+
+def _build_conv_network(pre, args, classify: bool):
+    """A convolutional network for pixel columns: --input-shape C,H,W and --conv."""
+    from .._validation import BackpropError
+    from ..layers.spec import conv_network
+
+    if not args.conv or not args.input_shape:
+        raise BackpropError("`--conv` and `--input-shape` go together: give both to train a convolutional "
+                            f"network; got --conv {args.conv!r} and --input-shape {args.input_shape!r}")
+    C, H, W = args.input_shape
+    if C * H * W != len(pre.features):
+        raise BackpropError(f"`--input-shape` {C},{H},{W} needs {C * H * W} feature columns (the pixels in "
+                            f"C-H-W order); got {len(pre.features)}")
+    return conv_network((C, H, W), args.conv, args.hidden, pre.n_outputs, activation=args.activation,
+                        output_activation="softmax" if classify else "identity",
+                        loss="softmax_cross_entropy" if classify else "mse", seed=args.seed)
 
 
 def split_rows(labels, n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +254,7 @@ def _final_metrics(network, pre, X, Y, y, train_rows, val_rows) -> dict:
 def _print_summary(args, network, pre, history, metrics) -> None:
     what = "classes " + ", ".join(map(str, pre.encoder.classes)) if pre.task == "classify" else "regression"
     print(f"model: {args.out}")
-    print(f"network: {network} ({sum(p.size for p in network.parameters())} parameters), {what}")
+    print(f"network: {network.title} ({network.n_params()} parameters), {what}")
     state = "interrupted" if history.interrupted else "done"
     print(f"epochs: {len(history)} of {args.epochs} ({state})")
     for key, value in metrics.items():

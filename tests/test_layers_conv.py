@@ -298,3 +298,45 @@ def test_bad_shapes_and_arguments_get_one_clear_line(rng):
         Network([Conv2D(1, 1, 3)], input_shape=(1, 4, 4))
     with pytest.raises(BackpropError, match="must be element-wise"):
         Conv2D(1, 1, 3, activation="softmax")
+
+
+# -- PyTorch as a second implementation (when installed) and the docs ------------------------------
+
+def test_outputs_and_gradients_equal_pytorchs(rng):
+    # The same weights in torch.nn give the same outputs and parameter gradients (float64), every kind.
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    net = Network([Conv2D(2, 3, (3, 2), stride=(2, 1), padding=(1, 0), activation="relu", seed=1),
+                   MaxPool2D(2, stride=1), Conv2D(3, 4, 1, activation="tanh", seed=2), AvgPool2D((2, 1)),
+                   Flatten(), Dense(4 * 1 * 3, 3, activation="softmax", seed=3)],
+                  input_shape=(2, 7, 5), loss="softmax_cross_entropy")
+    c1, _, c2, _, _, d = net.layers
+    twin = nn.Sequential(nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 0)), nn.ReLU(), nn.MaxPool2d(2, stride=1),
+                         nn.Conv2d(3, 4, 1), nn.Tanh(), nn.AvgPool2d((2, 1)), nn.Flatten(), nn.Linear(12, 3)).double()
+    with torch.no_grad():
+        for mod, layer in ((twin[0], c1), (twin[3], c2)):
+            mod.weight.copy_(torch.tensor(layer.params["W"]))
+            mod.bias.copy_(torch.tensor(layer.params["b"]))
+        twin[7].weight.copy_(torch.tensor(d.params["W"].T))
+        twin[7].bias.copy_(torch.tensor(d.params["b"]))
+    X = rng.standard_normal((5, 2, 7, 5))
+    y = np.array([0, 2, 1, 1, 0])
+    logits = twin(torch.tensor(X))
+    np.testing.assert_allclose(net.predict(X), torch.softmax(logits, 1).detach().numpy(), rtol=1e-12, atol=1e-14)
+    nn.functional.cross_entropy(logits, torch.tensor(y)).backward()
+    ours = net.gradients(X, np.eye(3)[y])
+    theirs = [twin[0].weight.grad, twin[0].bias.grad, twin[3].weight.grad, twin[3].bias.grad,
+              twin[7].weight.grad.T, twin[7].bias.grad]
+    for g, t in zip(ours, theirs):
+        np.testing.assert_allclose(g, t.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_the_cnn_page_example_prints_what_it_says(capsys):
+    # docs/cnn.md's first Python block runs and prints its documented output.
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "cnn.md").read_text()
+    code, shown = re.findall(r"```python\n(.*?)```", text, re.S)[0], re.findall(r"```\n(#  layer.*?)```", text, re.S)[0]
+    exec(compile(code, "docs/cnn.md", "exec"), {})
+    assert capsys.readouterr().out == shown

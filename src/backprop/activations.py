@@ -170,7 +170,8 @@ _ALIASES = {"linear": "identity", "logistic": "sigmoid", "none": "identity"}
 
 
 def get_activation(spec: str | Activation | dict | None) -> Activation:
-    """Look up an activation by name (or config dict); instances pass through.
+    """Look up an activation by name, by config dict (``spec``: ``"relu"``,
+    ``{"name": "leaky_relu", "negative_slope": 0.1}``) or None (identity); instances pass through.
 
     >>> get_activation("sigmoid")
     Sigmoid()

@@ -17,7 +17,10 @@ __all__ = ["History", "TrainState", "Callback", "EarlyStopping", "LambdaCallback
 
 @dataclass
 class History:
-    """Per-epoch record of a fit: ``loss`` (training), ``val_loss`` and ``metrics`` (by name)."""
+    """Per-epoch record of a fit: ``epochs`` (their 0-based numbers), ``loss`` (training),
+    ``val_loss`` and ``metrics`` (by name), and how it ended: ``stopped_early`` (a callback
+    stopped it), ``interrupted`` (Ctrl-C), ``diverged`` with ``divergence`` (what happened and its
+    likely cause), and ``stop_reason`` (one line, empty when all epochs ran)."""
 
     epochs: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -54,8 +57,10 @@ class History:
 
 @dataclass
 class TrainState:
-    """What callbacks see: the live network and optimizer, the epoch (0-based), the logs of the
-    epoch just ended, the shuffling Generator, and a flag to stop training."""
+    """What callbacks see: the live ``network`` and ``optimizer``, the ``history`` so far, the
+    shuffling Generator ``rng``, the number of ``epochs`` asked for, the current ``epoch``
+    (0-based), ``batch`` and ``n_batches`` per epoch, the ``logs`` of the epoch just ended, and
+    ``stop_training``, which a callback sets to stop after the current epoch."""
 
     network: Any
     optimizer: Any
@@ -80,7 +85,7 @@ class Callback:
 
 
 class LambdaCallback(Callback):
-    """Call ``fn(state)`` at the end of every epoch."""
+    """Call ``on_epoch_end(state)`` (any callable taking a TrainState) at the end of every epoch."""
 
     def __init__(self, on_epoch_end):
         self._fn = on_epoch_end

@@ -37,6 +37,10 @@ def numerical_gradients(network, X, Y, loss=None, eps: float = 1e-5, sample_weig
 def gradcheck(network, X, Y, loss=None, eps: float = 1e-5, floor: float = 1e-4, sample_weight=None) -> dict[str, float]:
     """Largest relative error between backprop and finite differences, per parameter array.
 
+    ``network`` is checked on inputs ``X`` and targets ``Y`` with ``loss`` (default its own) and
+    optional ``sample_weight``; ``eps`` is the finite-difference step and ``floor`` the smallest
+    magnitude errors are taken relative to (see ``relative_error``).
+
     Returns ``{"W1": 3.1e-10, "b1": ..., ...}`` in ``parameters()`` order; values below about
     1e-6 mean the backward pass is right. Everything runs in float64.
 

@@ -162,7 +162,8 @@ _ALIASES = {"xavier": "glorot", "glorot_uniform": "glorot", "he_normal": "he", "
 
 
 def get_initializer(spec) -> Initializer:
-    """Name, Initializer instance, callable ``f(shape, rng)``, scalar or array of explicit values."""
+    """An Initializer from ``spec``: a name, an Initializer instance, a callable ``f(shape, rng)``,
+    or a scalar or array of explicit values."""
     if isinstance(spec, Initializer):
         return spec
     if isinstance(spec, str):

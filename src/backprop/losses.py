@@ -200,7 +200,9 @@ _ALIASES = {
 
 
 def get_loss(spec: str | Loss | dict, reduction: str | None = None) -> Loss:
-    """Look up a loss by name (or config dict); instances pass through unchanged.
+    """Look up a loss by name or config dict (``spec``: ``"mse"``, ``{"name": "mse",
+    "reduction": "sum"}``); instances pass through unchanged. ``reduction`` ("mean" or "sum")
+    overrides the spec's.
 
     >>> get_loss("half_sse", reduction="sum")
     HalfSSE(reduction='sum')

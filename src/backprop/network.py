@@ -25,7 +25,9 @@ __all__ = ["Network"]
 
 
 class Network:
-    """A feed-forward network.
+    """A feed-forward network: ``layers`` (a list of Layer objects, applied in order), ``loss``
+    (a loss name, dict or Loss; default ``half_sse``) and ``input_shape`` (one sample's shape,
+    needed when the first layer does not fix it, e.g. ``(1, 8, 8)`` before a Conv2D).
 
     >>> net = Network.from_sizes([2, 2, 1], activation="sigmoid", seed=0)
     >>> net

@@ -79,7 +79,10 @@ def fit(
     - The epoch's ``loss`` is the sum of the per-batch losses (each taken before its update),
       weighted by batch share for mean-reduced losses: with batch_size=1 and a sum-reduced
       loss it is the sum of the per-row errors, as the Brownlee tutorial prints.
-    - ``validation_data=(X_val, Y_val)`` adds ``val_loss`` and ``val_<metric>`` per epoch.
+    - ``validation_data=(X_val, Y_val)`` adds ``val_loss`` and ``val_<metric>`` per epoch, for
+      each name in ``metrics`` (``"accuracy"``).
+    - ``callbacks``: Callback objects (``on_train_begin``, ``on_epoch_begin``, ``on_batch_end``,
+      ``on_epoch_end``, ``on_train_end``); ``sample_weight``: one weight per row of X.
     - Ctrl-C stops training cleanly after the current step; ``history.interrupted`` is then True.
     - Divergence (a NaN/inf loss or weight, or an exploding loss; see ``backprop.guards``) stops
       training with the last good weights; ``history.diverged`` and ``history.stop_reason`` say why.

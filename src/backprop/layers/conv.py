@@ -46,12 +46,24 @@ def _pair_text(pair) -> str:
 class Conv2D(Layer):
     """2-D convolution layer (cross-correlation), PyTorch's ``nn.Conv2d`` without groups or dilation.
 
+    Parameters:
+
+    - ``in_channels``, ``out_channels``: channels of the input and of the output.
+    - ``kernel_size``, ``stride`` (default 1), ``padding`` (default 0): an int or a pair
+      (height, width); padding adds that many rows and columns of zeros on both sides.
+    - ``activation``: an element-wise activation applied to the output (name or Activation;
+      default identity; softmax is refused).
+    - ``weight_init`` (default Glorot), ``bias_init`` (default 0.0): initializers. They see the
+      kernel as the im2col matrix of shape (in_channels*kh*kw, out_channels), so fan_in =
+      in_channels*kh*kw; an explicit array for ``weight_init`` has the OIHW shape.
+    - ``use_bias``: add a bias per output channel (default True).
+    - ``seed``: int or numpy Generator for the initial values.
+    - ``dtype``: float64 (default) or float32.
+    - ``input_shape``: (C, H, W) of one sample; may be left to the Network
+      (``Network(layers, input_shape=...)``).
+
     ``params["W"]`` has shape (out_channels, in_channels, kh, kw) and ``params["b"]`` shape
-    (out_channels,). ``kernel_size``, ``stride`` and ``padding`` take an int or a pair (height,
-    width); padding adds zeros on both sides. Initializers see the kernel as the im2col matrix of
-    shape (in_channels*kh*kw, out_channels), so fan_in = in_channels*kh*kw; an explicit array for
-    ``weight_init`` has the OIHW shape. ``input_shape`` (C, H, W) may be given here or left to the
-    Network (``Network(layers, input_shape=...)``).
+    (out_channels,).
     """
 
     channels_last = True

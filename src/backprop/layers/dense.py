@@ -17,6 +17,13 @@ class Dense(Layer):
 
     W has shape (n_inputs, n_outputs) as scikit-learn's ``coefs_``; b has shape (n_outputs,).
 
+    Parameters: ``n_inputs``, ``n_outputs`` (sizes); ``activation`` (name or Activation, default
+    identity); ``weight_init`` (default Glorot) and ``bias_init`` (default 0.0): initializer
+    names, Initializer objects, callables or explicit arrays; ``use_bias`` (default True);
+    ``trainable_bias`` (False: the bias is computed but never handed to the optimizer, as in
+    Mazur's worked example); ``seed`` (int or numpy Generator); ``dtype`` (float64 or float32);
+    ``init_order`` (below).
+
     ``init_order`` says in which order the initial values are drawn: ``"layer"`` (default) draws
     the whole W with ``weight_init``, then b with ``bias_init``; ``"neuron"`` draws neuron by
     neuron, each neuron's input weights and then its bias, all with ``weight_init`` (one

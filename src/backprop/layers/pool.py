@@ -28,6 +28,10 @@ __all__ = ["MaxPool2D", "AvgPool2D"]
 
 
 class _Pool2D(Layer):
+    """Parameters: ``pool_size``, an int or a pair (height, width); ``stride``, an int or a pair,
+    default the pool size (windows side by side; smaller strides overlap them); ``input_shape``,
+    (C, H, W) of one sample, or left to the Network."""
+
     channels_last = True
     kind = ""
 
@@ -88,7 +92,10 @@ class _Pool2D(Layer):
 
 
 class MaxPool2D(_Pool2D):
-    """Max pooling; the gradient goes to the first maximum of each window (row-major)."""
+    """Max pooling; the gradient goes to the first maximum of each window (row-major).
+
+    Parameters: ``pool_size`` (int or pair), ``stride`` (int or pair, default the pool size),
+    ``input_shape`` ((C, H, W), or left to the Network)."""
 
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         check_batch(self, X)
@@ -115,7 +122,10 @@ class MaxPool2D(_Pool2D):
 
 
 class AvgPool2D(_Pool2D):
-    """Average pooling; every input of a window gets the window's gradient / (ph * pw)."""
+    """Average pooling; every input of a window gets the window's gradient / (ph * pw).
+
+    Parameters: ``pool_size`` (int or pair), ``stride`` (int or pair, default the pool size),
+    ``input_shape`` ((C, H, W), or left to the Network)."""
 
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         check_batch(self, X)

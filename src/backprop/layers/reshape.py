@@ -13,7 +13,9 @@ __all__ = ["Flatten"]
 class Flatten(Layer):
     """(n, C, H, W) -> (n, C*H*W), entry c*H*W + y*W + x holding X[c, y, x] (``torch.flatten``'s
     order). Inside a network it takes the channels-last arrays image layers exchange and emits
-    that C-H-W order; backward reshapes the gradient back. A vector input passes unchanged."""
+    that C-H-W order; backward reshapes the gradient back. A vector input passes unchanged.
+
+    ``input_shape``: the shape of one sample, or left to the Network."""
 
     channels_last = True
 

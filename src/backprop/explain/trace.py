@@ -71,7 +71,13 @@ class LayerTrace:
 @dataclass
 class Derivation:
     """One training step, recorded number by number. Render with ``to_text()``,
-    ``to_markdown()``, ``to_latex()``, ``to_dict()`` / ``to_json()``."""
+    ``to_markdown()``, ``to_latex()``, ``to_dict()`` / ``to_json()``.
+
+    Fields (what ``explain`` records): ``input_names`` and ``x`` (the sample), ``output_names``
+    and ``y`` (its target), ``layers`` (one LayerTrace per layer: nets, outputs, deltas, weights
+    before and after), ``loss`` (the engine's Loss), ``lr`` (the SGD rate), ``errors`` (the error
+    of each output, or None when the loss does not split by output), ``E_total`` (the loss before
+    the step), ``E_after`` (the loss after it) and ``notes`` (remarks the renderers print)."""
 
     input_names: list[str]
     x: np.ndarray

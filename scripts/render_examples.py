@@ -14,4 +14,4 @@ for name in order:
         out = subprocess.run([sys.executable, str(root / name)], cwd=d, capture_output=True, text=True, check=True).stdout
     code = (root / name).read_text()
     parts.append(f"\n## {titles[name]}\n\n`docs/examples/{name}`\n\n```python\n{code}```\n\nprints\n\n```\n{out}```\n")
-root.parent / "examples.md".write_text("".join(parts))
+(root.parent / "examples.md").write_text("".join(parts))

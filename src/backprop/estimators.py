@@ -612,6 +612,26 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     - ``callbacks``: backprop Callback objects (e.g. ``ProgressBar``, ``EarlyStopping``);
     - ``dtype``: None (follow X: float32 stays float32), ``"float32"`` or ``"float64"``.
 
+    scikit-learn's parameters, in brief (its documentation has the full text):
+
+    - ``hidden_layer_sizes``: sizes of the hidden layers, e.g. ``(100,)`` or ``(64, 32)``.
+    - ``activation``: hidden activation, ``"relu"`` (default), ``"tanh"``, ``"logistic"``,
+      ``"identity"``, and ours ``"leaky_relu"``, ``"sigmoid"``.
+    - ``solver``: ``"adam"`` (default), ``"sgd"`` or ``"lbfgs"``.
+    - ``alpha``: L2 penalty, 0.5 * alpha * ||W||^2 / n_samples per batch (default 1e-4).
+    - ``batch_size``: ``"auto"`` (min(200, n_samples)) or an int.
+    - ``learning_rate``: SGD schedule, ``"constant"``, ``"invscaling"`` (with ``power_t``) or
+      ``"adaptive"``; ``learning_rate_init``: the initial rate (default 1e-3).
+    - ``max_iter``: epochs (stochastic solvers) or iterations (L-BFGS); ``max_fun``: L-BFGS's
+      limit on loss evaluations.
+    - ``shuffle``: shuffle every epoch; ``random_state``: seed of the weights, shuffling and split.
+    - ``tol`` and ``n_iter_no_change``: stop when the loss (or the validation score) has not
+      improved by ``tol`` for that many epochs.
+    - ``verbose``: print progress; ``warm_start``: continue from the previous fit.
+    - ``momentum`` and ``nesterovs_momentum``: SGD's momentum.
+    - ``early_stopping`` with ``validation_fraction``: hold out that fraction and stop on its score.
+    - ``beta_1``, ``beta_2``, ``epsilon``: Adam's moment decays and its epsilon.
+
     >>> from sklearn.datasets import load_iris
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = MLPClassifier(solver="lbfgs", random_state=0, max_iter=500).fit(X, y)
@@ -829,6 +849,26 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     Parameters are scikit-learn's (same names, defaults and meaning, ``loss`` =
     ``"squared_error"`` or ``"poisson"``), plus ``activation="leaky_relu"``/``"sigmoid"``,
     ``callbacks`` and ``dtype`` as for :class:`MLPClassifier`.
+
+    scikit-learn's parameters, in brief (its documentation has the full text):
+
+    - ``hidden_layer_sizes``: sizes of the hidden layers, e.g. ``(100,)`` or ``(64, 32)``.
+    - ``activation``: hidden activation, ``"relu"`` (default), ``"tanh"``, ``"logistic"``,
+      ``"identity"``, and ours ``"leaky_relu"``, ``"sigmoid"``.
+    - ``solver``: ``"adam"`` (default), ``"sgd"`` or ``"lbfgs"``.
+    - ``alpha``: L2 penalty, 0.5 * alpha * ||W||^2 / n_samples per batch (default 1e-4).
+    - ``batch_size``: ``"auto"`` (min(200, n_samples)) or an int.
+    - ``learning_rate``: SGD schedule, ``"constant"``, ``"invscaling"`` (with ``power_t``) or
+      ``"adaptive"``; ``learning_rate_init``: the initial rate (default 1e-3).
+    - ``max_iter``: epochs (stochastic solvers) or iterations (L-BFGS); ``max_fun``: L-BFGS's
+      limit on loss evaluations.
+    - ``shuffle``: shuffle every epoch; ``random_state``: seed of the weights, shuffling and split.
+    - ``tol`` and ``n_iter_no_change``: stop when the loss (or the validation score) has not
+      improved by ``tol`` for that many epochs.
+    - ``verbose``: print progress; ``warm_start``: continue from the previous fit.
+    - ``momentum`` and ``nesterovs_momentum``: SGD's momentum.
+    - ``early_stopping`` with ``validation_fraction``: hold out that fraction and stop on its score.
+    - ``beta_1``, ``beta_2``, ``epsilon``: Adam's moment decays and its epsilon.
 
     >>> import numpy as np
     >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)

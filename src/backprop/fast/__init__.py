@@ -1,5 +1,8 @@
 """The compiled fast path: whole training epochs of Dense networks in one numba kernel.
 
+The design as a whole (which runner when, the numerical contract with the reference path, how to
+add a layer kind, how to benchmark) is in docs/performance.md; this docstring keeps the rule.
+
 ``training.fit`` uses it automatically where it applies and falls back to the numpy reference
 path otherwise; both give the same weights to rounding (``tests/test_fast.py`` checks 1e-12 in
 float64 for every supported activation, loss and optimizer).

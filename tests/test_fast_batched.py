@@ -74,7 +74,7 @@ def test_input_is_not_copied(numpy_runner, rng):
     # The runner gathers batches from the caller's X itself: no per-fit or per-epoch copy.
     X, Y = _data(rng, n=40)
     net = Network.from_sizes([5, 6, 3], seed=0)
-    X2, Y2 = net._prepare(X, Y)
+    X2, Y2 = net.prepare(X, Y)
     runner = fast.make_runner(net, X2, Y2, net.loss_fn, SGD(0.1), 8)
     assert runner.runner.X is X2
 

@@ -157,7 +157,7 @@ def _wide_data(rng, n=200):
 
 def _runner(net, X, Y, batch_size):
     """The runner ``fit`` would train ``net`` with on (X, Y) in batches of ``batch_size``."""
-    X2, Y2 = net._prepare(X, Y)
+    X2, Y2 = net.prepare(X, Y)
     return fast.make_runner(net, X2, Y2, net.loss_fn, SGD(0.1), batch_size).runner
 
 

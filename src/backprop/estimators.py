@@ -466,8 +466,8 @@ class _BaseMLP(BaseEstimator):
 
         def objective(theta):
             unpack(theta)
-            network._forward(X, training=True)
-            value = network._backprop(Y, loss_fn, sample_weight)
+            network.forward_batch(X, training=True)
+            value = network.backward_batch(Y, loss_fn, sample_weight)
             value += 0.5 * alpha * _squared_norm(self.coefs_) / sw_sum
             flat = [g + (alpha / sw_sum) * W for g, W in zip(grads, self.coefs_)]
             flat += grads[len(self.coefs_):]
@@ -532,7 +532,7 @@ class _BaseMLP(BaseEstimator):
 
     def _output(self, network, X) -> np.ndarray:
         """The network's outputs (e^z for a log link)."""
-        out = network._forward(X)
+        out = network.forward_batch(X)
         return np.exp(out) if self.out_activation_ == "exp" else out
 
     def _forward(self, X) -> np.ndarray:

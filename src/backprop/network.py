@@ -255,7 +255,12 @@ class Network:
                 )
         return loss
 
-    def _forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+    # -- the step protocol ----------------------------------------------------------------------
+    # prepare -> forward_batch -> backward_batch (or batch_loss): what fit, the estimators and
+    # explain drive, one batch at a time. Arrays in and out are the layers' internal layout (the
+    # output of ``prepare``); ``forward``/``predict``/``backward`` are the public-layout versions.
+    def forward_batch(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        """Step 2: the outputs for a prepared batch; every layer caches what backward needs."""
         for layer in self.layers:
             X = layer.forward(X, training)
         return X
@@ -286,7 +291,7 @@ class Network:
         """Outputs for a batch (n, n_inputs) or for one sample (n_inputs,) -> (n_outputs,);
         image networks take (n, C, H, W) batches (see ``_as_input``)."""
         X2, was_1d = self._as_input("X", X)
-        out = self._forward(X2)
+        out = self.forward_batch(X2)
         return out[0] if was_1d else out
 
     def predict(self, X) -> np.ndarray:
@@ -300,22 +305,25 @@ class Network:
 
             return forward_chunked(self, X2, PREDICT_CHUNK, check="X")
         check_finite("X", X2)
-        out = self._forward(X2)
+        out = self.forward_batch(X2)
         return out[0] if was_1d else out
 
-    def _prepare(self, X, Y, names=("X", "Y")):
-        """X and Y as 2-D arrays of the network's dtype, checked."""
+    def prepare(self, X, Y, names=("X", "Y")):
+        """Step 1: (X, Y) checked and converted: X in the layers' layout and dtype (images
+        channels-last), Y as (n, n_outputs). ``names`` are the names errors use."""
         X2, _ = self._as_input(names[0], X)
         Y2 = as_targets(names[1], Y, X2.shape[0], self.n_outputs, self.dtype)
         return X2, Y2
 
-    def _loss_value(self, Y: np.ndarray, loss: Loss, sample_weight=None) -> float:
-        """Loss of the cached forward pass."""
+    def batch_loss(self, Y: np.ndarray, loss: Loss, sample_weight=None) -> float:
+        """The loss of the last ``forward_batch`` against prepared targets Y (no backward)."""
         last = self.layers[-1]
         return loss.value(last.Z if loss.from_logits else last.A, Y, sample_weight)
 
-    def _backprop(self, Y: np.ndarray, loss: Loss, sample_weight=None) -> float:
-        """Loss of the cached forward pass, then backward through every layer (fills grads)."""
+    def backward_batch(self, Y: np.ndarray, loss: Loss, sample_weight=None) -> float:
+        """Step 3: the loss of the last ``forward_batch``, then backward through every layer
+        (fills each layer's grads; changes no weight). An optimizer's ``step(*trainable())``
+        then applies them."""
         last = self.layers[-1]
         if loss.from_logits:
             value = loss.value(last.Z, Y, sample_weight)
@@ -328,6 +336,12 @@ class Network:
         for layer in rest:
             dX = layer.backward(dX)
         return value
+
+    # the names these steps had before they were public (kept for existing callers)
+    _prepare = prepare
+    _forward = forward_batch
+    _backprop = backward_batch
+    _loss_value = batch_loss
 
     def backward(self, dY) -> np.ndarray:
         """Backward from d loss / d output of the last forward pass; fills grads, returns dX."""
@@ -346,16 +360,16 @@ class Network:
     def loss(self, X, Y, loss=None, sample_weight=None) -> float:
         """The loss on (X, Y); ``loss`` names a loss function, default the network's own."""
         loss = self._resolve_loss(loss)
-        X2, Y2 = self._prepare(X, Y)
-        self._forward(X2)
-        return self._loss_value(Y2, loss, sample_weight)
+        X2, Y2 = self.prepare(X, Y)
+        self.forward_batch(X2)
+        return self.batch_loss(Y2, loss, sample_weight)
 
     def gradients(self, X, Y, loss=None, sample_weight=None) -> list[np.ndarray]:
         """d loss / d parameter for every parameter, in ``parameters()`` order (copies)."""
         loss = self._resolve_loss(loss)
-        X2, Y2 = self._prepare(X, Y)
-        self._forward(X2, training=True)
-        self._backprop(Y2, loss, sample_weight)
+        X2, Y2 = self.prepare(X, Y)
+        self.forward_batch(X2, training=True)
+        self.backward_batch(Y2, loss, sample_weight)
         return [g.copy() for g in self._grads()]
 
     def train_step(self, X, Y, optimizer, loss=None, sample_weight=None, layerwise: bool = False) -> float:
@@ -369,10 +383,10 @@ class Network:
         (``SGD`` without momentum); every layer's update uses the same step's learning rate.
         """
         loss = self._resolve_loss(loss)
-        X2, Y2 = self._prepare(X, Y)
-        self._forward(X2, training=True)
+        X2, Y2 = self.prepare(X, Y)
+        self.forward_batch(X2, training=True)
         if not layerwise:
-            value = self._backprop(Y2, loss, sample_weight)
+            value = self.backward_batch(Y2, loss, sample_weight)
             optimizer.step(*self.trainable())
             return value
         from .optimizers import SGD
@@ -382,7 +396,7 @@ class Network:
                 f"`layerwise` updates need SGD without momentum (no optimizer state); got {optimizer!r}"
             )
         last = self.layers[-1]
-        value = self._loss_value(Y2, loss, sample_weight)
+        value = self.batch_loss(Y2, loss, sample_weight)
         grad = loss.gradient(last.Z if loss.from_logits else last.A, Y2, sample_weight)
         t = optimizer.t
         for i, layer in enumerate(reversed(self.layers)):

@@ -95,7 +95,7 @@ def fit(
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
     loss_fn = network._resolve_loss(loss)
-    X2, Y2 = network._prepare(X, Y)
+    X2, Y2 = network.prepare(X, Y)
     n = X2.shape[0]
     weights = None if sample_weight is None else loss_fn._weights(n, sample_weight)
     if weights is not None and not np.sum(weights) > 0:
@@ -110,7 +110,7 @@ def fit(
             raise BackpropError(
                 f"`validation_data` must be a pair (X_val, Y_val); got {describe(validation_data)}"
             )
-        X_val, Y_val = network._prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
+        X_val, Y_val = network.prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
     callbacks = list(callbacks or ())
     for cb in callbacks:
         if not isinstance(cb, Callback):
@@ -151,8 +151,8 @@ def fit(
             for b, idx in enumerate(batches):
                 Xb, Yb = X2[idx], Y2[idx]
                 wb = None if weights is None else weights[idx]
-                network._forward(Xb, training=True)
-                value = network._backprop(Yb, loss_fn, wb)
+                network.forward_batch(Xb, training=True)
+                value = network.backward_batch(Yb, loss_fn, wb)
                 guard.check_batch(value, epoch, b)
                 optimizer.step(params, grads)
                 if mean:
@@ -165,8 +165,8 @@ def fit(
             guard.check_epoch(total, epoch)
             logs = {"loss": total}
             if validation_data is not None:
-                out = network._forward(X_val)
-                logs["val_loss"] = network._loss_value(Y_val, loss_fn)
+                out = network.forward_batch(X_val)
+                logs["val_loss"] = network.batch_loss(Y_val, loss_fn)
                 for name in metrics:
                     logs[f"val_{name}"] = METRICS[name](out, Y_val)
             optimizer.epoch_end(total)

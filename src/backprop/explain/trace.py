@@ -199,14 +199,14 @@ def explain(network, x, y, loss=None, lr: float = 0.5, force: bool = False) -> D
         )
     net = network.copy()
     loss_fn = net._resolve_loss(loss)
-    X, Y = net._prepare(x, y)
+    X, Y = net.prepare(x, y)
     if X.shape[0] != 1:
         raise BackpropError(f"`x` must be one sample of {net.n_inputs} inputs to be explained; got shape {np.shape(x)}")
 
     names = neuron_names(net.sizes)
     before = [{k: p.copy() for k, p in layer.params.items()} for layer in net.layers]
-    net._forward(X, training=True)
-    E_total = net._backprop(Y, loss_fn)
+    net.forward_batch(X, training=True)
+    E_total = net.backward_batch(Y, loss_fn)
     # the engine's step, on the parameters the fit loop would train
     SGD(lr).step(*net.trainable())
 

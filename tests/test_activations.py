@@ -69,7 +69,7 @@ def test_every_activation_has_formulas(name):
 
 def test_registry_error_lists_valid_names():
     # An unknown name gets one line naming the argument and every valid name.
-    with pytest.raises(BackpropError, match=r"`activation` must be one of identity, leaky_relu, relu, sigmoid, softmax, tanh; got 'sigmod'"):
+    with pytest.raises(BackpropError, match=r"`activation` must be one of identity, leaky_relu, relu, sigmoid, softmax, tanh \(or exp, for an output layer\); got 'sigmod'"):
         get_activation("sigmod")
 
 

@@ -530,3 +530,24 @@ def test_metadata_is_plain_json(tmp_path):
     assert meta["params"]["hidden_layer_sizes"] == [3] and meta["params"]["random_state"] == 7
     assert meta["fitted"]["n_features_in_"] == 4
     assert isinstance(io.StringIO(json.dumps(meta)).read(), str)
+
+
+def test_poisson_model_file_names_its_loss_and_log_link(tmp_path):
+    # loss="poisson": the network ends in exp (the log link's inverse), its file names the loss,
+    # and the file read as a plain Network predicts the same rates.
+    import json
+
+    from backprop import Network
+    from backprop.io import read_header
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = rng.poisson(np.exp(0.5 * X[:, 0]))
+    reg = MLPRegressor(hidden_layer_sizes=(8,), loss="poisson", max_iter=50, random_state=0).fit(X, y)
+    path = reg.save(tmp_path / "poisson.safetensors")
+    net = Network.load(path)
+    assert net.loss_fn.name == "half_poisson_deviance" and net.layers[-1].activation.name == "exp"
+    description = json.loads(read_header(path)[0]["__metadata__"]["backprop"])
+    assert description["network"]["loss"]["name"] == "half_poisson_deviance"
+    np.testing.assert_allclose(net.predict(X).ravel(), reg.predict(X), rtol=1e-12)
+    assert np.all(reg.predict(X) > 0)

@@ -14,6 +14,8 @@ def _targets(name, rng, shape):
         return np.eye(shape[1])[rng.integers(0, shape[1], shape[0])]
     if name == "binary_cross_entropy":
         return rng.integers(0, 2, shape).astype(float)
+    if name == "half_poisson_deviance":  # counts, zeros included
+        return rng.poisson(1.5, shape).astype(float)
     return rng.standard_normal(shape)
 
 
@@ -71,7 +73,7 @@ def test_from_logits_is_stable(name):
 
 def test_registry_and_reduction_errors():
     # Unknown names and reductions get a message naming the argument and the choices.
-    with pytest.raises(BackpropError, match="`loss` must be one of binary_cross_entropy, half_sse, mse, softmax_cross_entropy, sse; got 'l2'"):
+    with pytest.raises(BackpropError, match="`loss` must be one of binary_cross_entropy, half_poisson_deviance, half_sse, mse, softmax_cross_entropy, sse; got 'l2'"):
         get_loss("l2")
     with pytest.raises(BackpropError, match="`reduction` must be one of 'mean', 'sum'; got 'avg'"):
         get_loss("mse", reduction="avg")

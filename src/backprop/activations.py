@@ -162,9 +162,31 @@ class Softmax(Activation):
         return A * (dA - np.sum(dA * A, axis=-1, keepdims=True))
 
 
+# e^z is computed as e^min(z, EXP_CAP): e^80 (5.5e34) is below float32's largest number, so a
+# log-link output and the Poisson loss stay finite and warning-free for any input.
+EXP_CAP = 80.0
+
+
+class Exp(Activation):
+    """The inverse of the log link (Poisson regression: the output is a rate e^z > 0), for an
+    output layer; rates are capped at e^EXP_CAP (5.5e34) instead of overflowing."""
+
+    name = "exp"
+    formula = "f(z) = e^z"
+    derivative_formula = "f'(z) = out"
+
+    def forward(self, Z):
+        return np.exp(np.minimum(Z, EXP_CAP))
+
+    def derivative(self, Z, A):
+        return A
+
+
 ACTIVATIONS: dict[str, type[Activation]] = {
     cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)
 }
+# Inverse links that belong on an output layer only (not iterated as hidden activations).
+OUTPUT_ACTIVATIONS: dict[str, type[Activation]] = {"exp": Exp}
 # "linear" and "logistic" are the names scikit-learn uses.
 _ALIASES = {"linear": "identity", "logistic": "sigmoid", "none": "identity"}
 
@@ -183,11 +205,14 @@ def get_activation(spec: str | Activation | dict | None) -> Activation:
     if isinstance(spec, dict):
         config = dict(spec)
         name = config.pop("name", None)
-        return ACTIVATIONS[get_activation(name).name](**config)
+        return type(get_activation(name))(**config)
     if isinstance(spec, str):
         key = _ALIASES.get(spec.lower(), spec.lower())
         if key in ACTIVATIONS:
             return ACTIVATIONS[key]()
+        if key in OUTPUT_ACTIVATIONS:
+            return OUTPUT_ACTIVATIONS[key]()
     raise BackpropError(
-        f"`activation` must be one of {', '.join(sorted(ACTIVATIONS))}; got {spec!r}"
+        f"`activation` must be one of {', '.join(sorted(ACTIVATIONS))} (or exp, for an output "
+        f"layer); got {spec!r}"
     )

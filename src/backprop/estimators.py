@@ -57,7 +57,7 @@ from ._validation import (
 from .activations import ACTIVATIONS
 from .callbacks import Callback, History, TrainState
 from .layers import Dense
-from .losses import LOSSES, Loss, get_loss
+from .losses import LOSSES, HalfPoissonDeviance, Loss, get_loss
 from .network import Network
 from .optimizers import SGD, Adam, Constant
 from .training import fit as engine_fit
@@ -65,29 +65,10 @@ from .training import fit as engine_fit
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC = ("sgd", "adam")
-_HIDDEN_ACTIVATIONS = tuple(sorted({"logistic", *ACTIVATIONS} - {"softmax"}))
+_HIDDEN_ACTIVATIONS = tuple(sorted({"logistic", *ACTIVATIONS} - {"softmax", "exp"}))
 # scikit-learn's names for the output activations -> the engine's
-_OUT_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax", "exp": "identity"}
+_OUT_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax", "exp": "exp"}
 _FORMAT = "backprop.estimator"
-
-
-class HalfPoissonDeviance(Loss):
-    """Half the Poisson deviance of a log-link output, from the log-rate z (out = e^z).
-
-    scikit-learn's ``loss="poisson"`` for regression, constant terms included so the values match.
-    """
-
-    name = "half_poisson_deviance"
-    formula = "E = sum_k [t_k log(t_k / e^z_k) - t_k + e^z_k]"
-    gradient_formula = "dE/dz_k = e^z_k - t_k"
-    from_logits = True
-    link = "exp"
-
-    def per_sample(self, out, Y):
-        return np.sum(xlogy(Y, Y) - Y * out - Y + np.exp(out), axis=1)
-
-    def per_sample_gradient(self, out, Y):
-        return np.exp(out) - Y
 
 
 def _squared_norm(arrays) -> float:
@@ -531,9 +512,8 @@ class _BaseMLP(BaseEstimator):
         return np.ascontiguousarray(X, dtype=self.coefs_[0].dtype)
 
     def _output(self, network, X) -> np.ndarray:
-        """The network's outputs (e^z for a log link)."""
-        out = network.forward_batch(X)
-        return np.exp(out) if self.out_activation_ == "exp" else out
+        """The network's outputs (rates e^z for the log link: its output layer is ``exp``)."""
+        return network.forward_batch(X)
 
     def _forward(self, X) -> np.ndarray:
         X = self._validated_X(X)

@@ -12,9 +12,10 @@ whose loss is from logits must end in that link or in identity.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import xlogy
 
 from ._validation import BackpropError, as_float_array, check_choice
-from .activations import sigmoid, softmax
+from .activations import EXP_CAP, sigmoid, softmax
 
 __all__ = [
     "Loss",
@@ -186,8 +187,29 @@ class SoftmaxCrossEntropy(Loss):
         return softmax(out) * np.sum(Y, axis=1, keepdims=True) - Y
 
 
+class HalfPoissonDeviance(Loss):
+    """Half the Poisson deviance of a log-link output, from the log-rate z (out = e^z): the
+    network ends in an ``exp`` (or identity) output and this loss takes its net input.
+
+    scikit-learn's ``MLPRegressor(loss="poisson")``, constant terms included so the values match.
+    Targets must be non-negative counts or rates.
+    """
+
+    name = "half_poisson_deviance"
+    formula = "E = sum_k [t_k log(t_k / e^z_k) - t_k + e^z_k]"
+    gradient_formula = "dE/dz_k = e^z_k - t_k"
+    from_logits = True
+    link = "exp"
+
+    def per_sample(self, out, Y):
+        return np.sum(xlogy(Y, Y) - Y * out - Y + np.exp(np.minimum(out, EXP_CAP)), axis=1)
+
+    def per_sample_gradient(self, out, Y):
+        return np.exp(np.minimum(out, EXP_CAP)) - Y
+
+
 LOSSES: dict[str, type[Loss]] = {
-    cls.name: cls for cls in (HalfSSE, SSE, MSE, BinaryCrossEntropy, SoftmaxCrossEntropy)
+    cls.name: cls for cls in (HalfSSE, SSE, MSE, BinaryCrossEntropy, SoftmaxCrossEntropy, HalfPoissonDeviance)
 }
 _ALIASES = {
     "squared_error": "half_sse",
@@ -196,6 +218,7 @@ _ALIASES = {
     "cross_entropy": "softmax_cross_entropy",
     "categorical_crossentropy": "softmax_cross_entropy",
     "log_loss": "softmax_cross_entropy",
+    "poisson": "half_poisson_deviance",
 }
 
 

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ._validation import BackpropError, check_int, describe
+from ._validation import BackpropError, check_int, check_non_negative, describe
 from . import fast as _fast
 from .callbacks import Callback, History, TrainState
 from .guards import Diverged, DivergenceGuard
@@ -70,6 +70,7 @@ def fit(
     sample_weight=None,
     resume_from=None,
     fast: bool | None = None,
+    l2: float = 0.0,
 ) -> History:
     """Train ``network`` on (X, Y) and return the per-epoch History.
 
@@ -88,12 +89,18 @@ def fit(
       training with the last good weights; ``history.diverged`` and ``history.stop_reason`` say why.
     - ``resume_from=DIR`` continues from the latest checkpoint a ``backprop.checkpoint.Checkpoint``
       callback wrote there (bitwise identical to a run that was never stopped).
+    - ``l2``: the L2 penalty scaled by batch size, scikit-learn's rule: a batch of m rows adds
+      0.5 * l2 * ||W||^2 / m to its loss (W: every trainable weight matrix, biases left out), so
+      its step's gradient gains l2 * W / m; the epoch's loss counts each batch's penalty by its
+      share of rows, m / n. Unlike an optimizer's ``weight_decay`` it needs no per-batch hook,
+      so it trains on the fast path.
     - ``fast``: None (default) runs whole epochs in the compiled kernel of ``backprop.fast`` where
       it applies (same results to rounding; BACKPROP_FAST=0 turns this off), True requires it,
       False forces the numpy reference path. On the fast path Ctrl-C stops after the epoch.
     """
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
+    l2 = check_non_negative("l2", l2)
     loss_fn = network._resolve_loss(loss)
     X2, Y2 = network.prepare(X, Y)
     n = X2.shape[0]
@@ -135,7 +142,9 @@ def fit(
     guard = DivergenceGuard(state, X2)
     runner = None  # issue 6: the compiled fast path runs whole epochs (see backprop.fast)
     if use_fast:
-        runner = _fast.make_runner(network, X2, Y2, loss_fn, optimizer, batch_size, weights)
+        runner = _fast.make_runner(network, X2, Y2, loss_fn, optimizer, batch_size, weights, l2)
+    decayed = [g for p, g in zip(params, grads) if p.ndim >= 2] if l2 else []
+    decayed_params = [p for p in params if p.ndim >= 2] if l2 else []
 
     for cb in callbacks:
         cb.on_train_begin(state)
@@ -154,11 +163,17 @@ def fit(
                 network.forward_batch(Xb, training=True)
                 value = network.backward_batch(Yb, loss_fn, wb)
                 guard.check_batch(value, epoch, b)
+                penalty = 0.0
+                if l2:  # scikit-learn's L2 rule, at the weights of this batch's forward pass
+                    m = Xb.shape[0]
+                    penalty = 0.5 * l2 * sum(float(np.dot(p.ravel(), p.ravel())) for p in decayed_params) / n
+                    for p, g in zip(decayed_params, decayed):
+                        g += (l2 / m) * p
                 optimizer.step(params, grads)
                 if mean:
                     share = Xb.shape[0] if wb is None else float(np.sum(wb))
                     value *= share / w_total
-                total += value
+                total += value + penalty
                 state.batch = b
                 for cb in callbacks:
                     cb.on_batch_end(state)

@@ -169,15 +169,15 @@ def choose_runner(network, batch_size: int, n_samples: int) -> str:
     return "compiled" if blas.gemm_address(network.dtype) else "numpy"
 
 
-def make_runner(network, X, Y, loss, optimizer, batch_size, weights=None):
+def make_runner(network, X, Y, loss, optimizer, batch_size, weights=None, l2: float = 0.0):
     """A runner ready to train: ``runner.EpochRunner`` (its kernel compiled or loaded from the
     cache) or ``batched.BatchRunner``, by ``choose_runner``; BLAS threads by ``blas_threads``."""
     if choose_runner(network, batch_size, X.shape[0]) == "numpy":
         from .batched import BatchRunner
 
-        runner = BatchRunner(network, X, Y, loss, optimizer, batch_size, weights)
+        runner = BatchRunner(network, X, Y, loss, optimizer, batch_size, weights, l2)
     else:
-        runner = _runner().EpochRunner(network, X, Y, loss, optimizer, batch_size, weights)
+        runner = _runner().EpochRunner(network, X, Y, loss, optimizer, batch_size, weights, l2)
     runner.warm_up()
     threads = blas_threads(network, batch_size, X.shape[0]) if runner.uses_blas else None
     return _ThreadLimited(runner, threads)

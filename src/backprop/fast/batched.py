@@ -52,7 +52,7 @@ class BatchRunner:
 
     uses_blas = True
 
-    def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None):
+    def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None, l2: float = 0.0):
         dtype = network.dtype
         self.X, self.Y, self.weights = X, Y, weights
         self.n = X.shape[0]
@@ -74,7 +74,8 @@ class BatchRunner:
         self.losses = np.zeros(rows)
         self.coef = np.zeros(K.N_COEF, dtype)
         params, _ = network.trainable()
-        self.hyper, slots = optimizer_state(optimizer, params, dtype)
+        self.hyper, slots = optimizer_state(optimizer, params, dtype, l2)
+        self.l2 = float(l2)
         self.opt = OPTIMIZER_CODES[type(optimizer)]
         grads = {id(p): g for p, g in zip(*network.trainable())}
         none = np.zeros(0, dtype)
@@ -142,10 +143,14 @@ class BatchRunner:
             if D_below is not None:
                 D = np.matmul(D, layer.WT, out=D_below)
                 D_flat = D_below_flat
+        penalty = 0.0
+        if self.l2:  # fit's l2, at the weights this batch was computed with (before the step)
+            squared = sum(float(np.dot(p, p)) for p, d in zip(self.params, self.decays) if d)
+            penalty = 0.5 * self.l2 * squared / self.n
         opt = self.optimizer
         K.update_params(self.opt, self.params, self.grads, self.slots[0], self.slots[1], self.decays,
-                        self.hyper, opt.lr, opt.t + 1, self.coef)
+                        self.hyper, opt.lr, opt.t + 1, self.coef, m)
         opt.t += 1
         if self.mean:
             value *= (float(np.sum(wb)) if w is not None else m) / self.w_total
-        return value
+        return value + penalty

@@ -45,8 +45,10 @@ IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = 0, 1, 2, 3, 4, 5
 HALF_SSE, SSE, MSE, BCE, SOFTMAX_CE = 0, 1, 2, 3, 4
 OPT_SGD, OPT_ADAM = 0, 1
 NO_BIAS, FROZEN_BIAS, TRAINABLE_BIAS = 0, 1, 2
-# slots of the float64 ``hyper`` array (optimizer settings)
-H_MOMENTUM, H_NESTEROV, H_DECAY, H_BETA1, H_BETA2, H_EPS, H_1MB1, H_1MB2 = range(8)
+# slots of the float64 ``hyper`` array (optimizer settings; H_L2 is fit's ``l2``: each batch of m
+# rows adds 0.5 * l2 * ||W||^2 / m to its loss and l2 / m to the weight decay of its step)
+H_MOMENTUM, H_NESTEROV, H_DECAY, H_BETA1, H_BETA2, H_EPS, H_1MB1, H_1MB2, H_L2 = range(9)
+N_HYPER = 9
 # slots of the ``coef`` array: this step's scalars in the parameters' dtype
 C_LR, C_MOMENTUM, C_DECAY, C_C1, C_C2, C_BETA1, C_BETA2, C_1MB1, C_1MB2, C_EPS, C_TMP, C_SCALE = range(12)
 N_COEF = 12
@@ -427,6 +429,17 @@ def _update(opt, Pbuf, Gbuf, S1buf, S2buf, start, size, coef, nesterov, decay):
 
 
 @jit
+def _weights_squared(P, sizes, w_off):
+    """Sum of the squares of every weight matrix (biases left out): ||W||^2 of fit's l2."""
+    total = 0.0
+    for layer in range(sizes.shape[0] - 1):
+        w0, size = w_off[layer], sizes[layer] * sizes[layer + 1]
+        for i in range(size):
+            total += P[w0 + i] * P[w0 + i]
+    return total
+
+
+@jit
 def _sgd_outer_step(A, a0, D, d0, P, w0, k, n, lr):
     """Plain SGD on a per-sample weight gradient: W -= lr * (a_i * d_j), the same two roundings
     as computing dW = outer(a, d) and then W -= lr * dW, in one pass."""
@@ -564,7 +577,8 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
     n_out = sizes[n_layers]
     weighted = weights.shape[0] > 0
     nesterov = hyper[H_NESTEROV] != 0
-    decay = hyper[H_DECAY] != 0
+    l2 = hyper[H_L2]
+    decay = hyper[H_DECAY] != 0 or l2 != 0
     plain_sgd = opt == OPT_SGD and hyper[H_MOMENTUM] == 0 and not decay
     # SGD whose step is linear in the gradient: BLAS-sized gradients go into the gemm itself
     # (every batch of the epoch, the last one too, so that a layer's slot keeps one form)
@@ -613,6 +627,9 @@ def train_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0,
             _activation_backward(acts[last], slopes[last], Zbuf, zl, Abuf, al, Dbuf, zl, m, n_out)
         # backward, each layer updated right after its delta has been passed down
         _coefficients(hyper, lrs[step], t0 + step + 1, coef)
+        if l2 != 0:  # fit's l2: this batch's penalty at the weights it was computed with
+            total += 0.5 * l2 * _weights_squared(P, sizes, w_off) / n_samples
+            coef[C_DECAY] = hyper[H_DECAY] + l2 / m
         if scaled:
             if not RESCALE_BELOW <= scale * momentum <= 1.0 / RESCALE_BELOW:
                 _unscale(S1, sizes, w_off, batch_size, scale)
@@ -707,13 +724,16 @@ def loss_and_gradient(code, O, Y, G, losses, wb, weighted, mean, m, n, coef):
 
 
 @jit
-def update_params(opt, params, grads, slots1, slots2, decays, hyper, lr, t, coef):
-    """One SGD/Adam step (``_update``) on every parameter (flat views); ``decays[i]`` says
-    whether weight decay applies to parameter i (weight matrices only)."""
+def update_params(opt, params, grads, slots1, slots2, decays, hyper, lr, t, coef, rows):
+    """One SGD/Adam step (``_update``) on every parameter (flat views) after a batch of ``rows``
+    rows; ``decays[i]`` says whether weight decay (and fit's l2 / rows) applies to parameter i
+    (weight matrices only)."""
     wide_vectors()
     _coefficients(hyper, lr, t, coef)
     nesterov = hyper[H_NESTEROV] != 0
-    decay = hyper[H_DECAY] != 0
+    decay = hyper[H_DECAY] != 0 or hyper[H_L2] != 0
+    if hyper[H_L2] != 0:
+        coef[C_DECAY] = hyper[H_DECAY] + hyper[H_L2] / rows
     for i in range(len(params)):
         p = params[i]
         _update(opt, p, grads[i], slots1[i], slots2[i], 0, p.shape[0], coef, nesterov,

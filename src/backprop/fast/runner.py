@@ -51,11 +51,11 @@ def unsupported(network, loss=None, optimizer=None) -> str | None:
     return None
 
 
-def optimizer_state(optimizer, params, dtype):
+def optimizer_state(optimizer, params, dtype, l2: float = 0.0):
     """(hyper, slots): the kernel's float64 settings array for an SGD or Adam optimizer, and the
     optimizer's own slot arrays for ``params`` (one list per slot name, created as the numpy
     path would; made C-contiguous arrays of ``dtype`` where a loaded state left them otherwise)."""
-    hyper = np.zeros(8)
+    hyper = np.zeros(K.N_HYPER)
     if isinstance(optimizer, SGD):
         hyper[K.H_MOMENTUM] = optimizer.momentum
         hyper[K.H_NESTEROV] = optimizer.nesterov
@@ -66,6 +66,7 @@ def optimizer_state(optimizer, params, dtype):
         hyper[K.H_EPS] = optimizer.epsilon
         names = ["m", "v"]
     hyper[K.H_DECAY] = optimizer.weight_decay
+    hyper[K.H_L2] = l2
     slots = []
     for name in names:
         arrays = optimizer._slots(name, params)
@@ -178,7 +179,7 @@ class EpochRunner:
     are a few times smaller than one epoch's work), so the network and the optimizer are always
     current between epochs and the numpy path can take over at any point."""
 
-    def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None):
+    def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None, l2: float = 0.0):
         dtype = network.dtype
         self.network, self.optimizer = network, optimizer
         self.X = np.ascontiguousarray(X, dtype)
@@ -204,11 +205,11 @@ class EpochRunner:
         self.from_logits = bool(loss.from_logits)
         self.mean = loss.reduction == "mean"
         self.opt = OPTIMIZER_CODES[type(optimizer)]
-        self._bind_slots(network, optimizer)
+        self._bind_slots(network, optimizer, l2)
         self._arange = np.arange(self.n, dtype=np.int64)
         # per-sample plain SGD without sample weights: the specialised kernel (train_online)
         self.online = (rows == 1 and weights is None and type(optimizer) is SGD
-                       and not optimizer.momentum and not optimizer.weight_decay)
+                       and not optimizer.momentum and not optimizer.weight_decay and not l2)
         largest = max(rows * a * b for a, b in zip(network.sizes, network.sizes[1:]))
         self.uses_blas = not self.online and largest >= K.BLAS_MIN_MACS
         # numpy's own gemm for the BLAS-sized products (0: numba's np.dot, SciPy's BLAS)
@@ -248,11 +249,11 @@ class EpochRunner:
         Ds = [self.Dbuf[o:o + s] for o, s in zip(lay.z_off, sizes[1:])]
         return tuple(Wts), tuple(bs), tuple(As), tuple(Zs), tuple(Ds)
 
-    def _bind_slots(self, network, optimizer):
+    def _bind_slots(self, network, optimizer, l2=0.0):
         """The optimizer's slot lists (its own arrays, created as the numpy path would), each
         spread over the parameters in ``layout.arrays`` order (None for frozen parameters)."""
         params, _ = network.trainable()
-        self.hyper, slots = optimizer_state(optimizer, params, network.dtype)
+        self.hyper, slots = optimizer_state(optimizer, params, network.dtype, l2)
         trainable_ids = [id(p) for p in params]
         self.slots = []  # per slot name: list aligned with layout.arrays
         for arrays in slots:

@@ -98,42 +98,21 @@ def _unjson_float(value):
 class _SklearnRules(Callback):
     """The per-epoch bookkeeping of scikit-learn's stochastic solvers, as an engine callback.
 
-    Tracks the L2 penalty inside the epoch (so ``loss_curve_`` is the penalised loss, each batch's
-    penalty taken at the weights it was computed with), sets the optimizer's weight decay to
-    ``alpha / n_batch`` for every batch, records the curves, applies the learning-rate schedule
-    and the stopping rule, and keeps the best weights for ``early_stopping``.
+    The L2 penalty is the engine's own ``fit(l2=...)`` (alpha / mean sample weight: scikit-learn's
+    alpha / (n_batch * mean weight) per batch), so the epoch's loss already includes it and no
+    per-batch hook is needed: the fit runs on the fast path. This callback records the curves,
+    applies the learning-rate schedule and the stopping rule, and keeps the best weights for
+    ``early_stopping``.
     """
 
-    def __init__(self, est, n, batch_size, w_total, validation):
-        self.est = est
-        self.n, self.batch_size = n, batch_size
-        self.w_total, self.mean_w = w_total, w_total / n
+    def __init__(self, est, n, validation):
+        self.est, self.n = est, n  # n: training rows (scikit-learn's t_ counts samples)
         self.validation = validation  # (X_val, y_val labels, sample_weight_val) or None
         self.converged = False
 
-    def _decay_for(self, state, batch_len):
-        state.optimizer.weight_decay = self.est.alpha / (batch_len * self.mean_w)
-
-    def on_epoch_begin(self, state):
-        self.penalty_sum = 0.0
-        if self.est.alpha:
-            self.squared = _squared_norm(self.est.coefs_)
-            self._decay_for(state, min(self.batch_size, self.n))
-
-    def on_batch_end(self, state):
-        if not self.est.alpha:
-            return
-        self.penalty_sum += self.squared
-        self.squared = _squared_norm(self.est.coefs_)
-        if state.batch + 2 == state.n_batches:  # the next batch is the last: it may be shorter
-            self._decay_for(state, self.n - (state.n_batches - 1) * self.batch_size)
-        elif state.batch + 1 == state.n_batches:
-            self._decay_for(state, min(self.batch_size, self.n))
-
     def on_epoch_end(self, state):
         est = self.est
-        loss = state.logs["loss"] + 0.5 * est.alpha * self.penalty_sum / self.w_total
-        state.logs["loss"] = loss
+        loss = state.logs["loss"]
         est.loss_curve_.append(loss)
         est.loss_ = loss
         est.n_iter_ += 1
@@ -395,7 +374,7 @@ class _BaseMLP(BaseEstimator):
                 )
             batch_size = min(self.batch_size, n)
         w_total = float(n if sample_weight is None else np.sum(sample_weight))
-        rules = _SklearnRules(self, n, batch_size, w_total, validation)
+        rules = _SklearnRules(self, n, validation)
         self.n_iter_ = 0
         history = engine_fit(
             network, X, Y,
@@ -408,6 +387,7 @@ class _BaseMLP(BaseEstimator):
             validation_data=None if validation is None else (validation[0], Y_val),
             callbacks=[rules, *self._callbacks(), *self._progress()],
             sample_weight=sample_weight,
+            l2=self.alpha * n / w_total,  # alpha / mean weight
         )
         self._finish(history)
         if self.early_stopping:
@@ -512,8 +492,9 @@ class _BaseMLP(BaseEstimator):
         return np.ascontiguousarray(X, dtype=self.coefs_[0].dtype)
 
     def _output(self, network, X) -> np.ndarray:
-        """The network's outputs (rates e^z for the log link: its output layer is ``exp``)."""
-        return network.forward_batch(X)
+        """The network's outputs (rates e^z for the log link: its output layer is ``exp``),
+        large batches in chunks through preallocated buffers (``Network.predict``)."""
+        return network.predict(X)
 
     def _forward(self, X) -> np.ndarray:
         X = self._validated_X(X)

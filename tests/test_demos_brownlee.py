@@ -72,7 +72,7 @@ def test_trace_with_seed_1_matches_the_published_numbers():
 
 
 def test_initial_weights_are_the_tutorials_draws():
-    # PythonRandom + init_order="neuron" draws exactly what initialize_network draws after seed(1).
+    # PythonRandom drawn neuron by neuron (demos.conventions) draws exactly what initialize_network draws after seed(1).
     initial, _, _, _ = _brownlee_oracle(epochs=0)
     net = brownlee.network(seed=1)
     for layer, neurons in zip(net.layers, initial):
@@ -90,13 +90,18 @@ def test_python_random_is_pythons_stream():
 
 
 def test_neuron_order_without_bias_and_bad_order():
-    # init_order="neuron" without a bias draws one row per neuron; a bad order is a clear error.
-    layer = Dense(3, 2, weight_init=PythonRandom(3), use_bias=False, init_order="neuron")
+    # Neuron order without a bias draws one row per neuron; with one, each row ends in the bias.
+    from backprop.demos.conventions import neuron_order_dense
+
+    layer = neuron_order_dense(3, 2, weight_init=PythonRandom(3), use_bias=False)
     ref = random.Random(3)
     rows = [[ref.random() for _ in range(3)] for _ in range(2)]
     np.testing.assert_array_equal(layer.params["W"], np.array(rows).T)
-    with pytest.raises(ValueError, match="`init_order`"):
-        Dense(3, 2, init_order="column")
+    layer = neuron_order_dense(3, 2, weight_init=PythonRandom(3))
+    ref = random.Random(3)
+    rows = np.array([[ref.random() for _ in range(4)] for _ in range(2)])
+    np.testing.assert_array_equal(layer.params["W"], rows[:, :3].T)
+    np.testing.assert_array_equal(layer.params["b"], rows[:, 3])
 
 
 @pytest.mark.parametrize("seed,n_hidden", [(1, 2), (5, 3)])

@@ -164,10 +164,12 @@ def test_blog_variant_reproduces_the_blogs_10000_round_outputs():
 
 
 def test_layerwise_needs_a_stateless_optimizer():
-    # train_step(layerwise=True) refuses optimizers with state, with a one-line message.
+    # layerwise_step refuses optimizers with state, with a one-line message.
+    from backprop.demos.conventions import layerwise_step
+
     net = mazur.network()
     with pytest.raises(ValueError, match="`layerwise` updates need SGD without momentum"):
-        net.train_step(mazur.INPUT, mazur.TARGET, SGD(0.5, momentum=0.9), layerwise=True)
+        layerwise_step(net, mazur.INPUT, mazur.TARGET, SGD(0.5, momentum=0.9))
 
 
 def test_cli_text_and_json(capsys):
@@ -186,7 +188,7 @@ def test_cli_text_and_json(capsys):
 
 
 def test_layerwise_order_on_a_deeper_softmax_network():
-    # layerwise=True on a 3-layer tanh/softmax network with a from-logits loss equals updating
+    # layerwise_step on a 3-layer tanh/softmax network with a from-logits loss equals updating
     # each layer, written out in numpy, before computing the delta of the layer below.
     import numpy as np
 
@@ -207,8 +209,10 @@ def test_layerwise_order_on_a_deeper_softmax_network():
         Ws[i] -= 0.3 * A[i].T @ dZ
         bs[i] -= 0.3 * dZ.sum(axis=0)
         dZ = (dZ @ Ws[i].T) * (1 - A[i] ** 2)  # with the updated weights
+    from backprop.demos.conventions import layerwise_step
+
     opt = SGD(0.3)
-    net.train_step(X, Y, opt, layerwise=True)
+    layerwise_step(net, X, Y, opt)
     assert opt.t == 1
     for layer, W, b in zip(net.layers, Ws, bs):
         np.testing.assert_allclose(layer.params["W"], W, rtol=1e-12, atol=1e-15)

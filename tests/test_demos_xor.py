@@ -10,6 +10,7 @@ import pytest
 from backprop import Network, gradcheck
 from backprop.cli import main
 from backprop.demos import xor
+from backprop.demos.conventions import bias_trick_network
 
 
 class PyImageSearchNet:
@@ -53,9 +54,9 @@ def _as_pyimagesearch(net):
 
 
 def test_bias_trick_draws_the_tutorials_matrices():
-    # from_sizes(bias_trick=True) draws randn(n_i + 1, n_{i+1} + 1) / sqrt(n_i), the last layer
+    # bias_trick_network draws randn(n_i + 1, n_{i+1} + 1) / sqrt(n_i), the last layer
     # randn(n + 1, n_out) / sqrt(n), from one Generator in order.
-    net = Network.from_sizes([4, 3, 2, 2], bias_trick=True, seed=11)
+    net = bias_trick_network([4, 3, 2, 2], seed=11)
     rng = np.random.default_rng(11)
     expected = [rng.standard_normal((5, 4)) / np.sqrt(4), rng.standard_normal((4, 3)) / np.sqrt(3),
                 rng.standard_normal((3, 2)) / np.sqrt(2)]
@@ -70,7 +71,7 @@ def test_bias_trick_trains_like_seed_003s_network(sizes):
     rng = np.random.default_rng(3)
     X = rng.random((6, sizes[0]))
     Y = (rng.random((6, sizes[-1])) > 0.5).astype(float)
-    net = Network.from_sizes(sizes, bias_trick=True, seed=5)
+    net = bias_trick_network(sizes, seed=5)
     oracle = PyImageSearchNet(_as_pyimagesearch(net), alpha=0.5)
     oracle.fit(X, Y, epochs=50)
     from backprop import SGD, get_loss
@@ -85,7 +86,7 @@ def test_bias_trick_trains_like_seed_003s_network(sizes):
 
 def test_bias_trick_network_gradchecks():
     # The bias-trick layout's gradients agree with central differences.
-    net = Network.from_sizes([3, 4, 3, 2], bias_trick=True, seed=2)
+    net = bias_trick_network([3, 4, 3, 2], seed=2)
     X = np.random.default_rng(0).random((5, 3))
     assert max(gradcheck(net, X, np.eye(2)[[0, 1, 1, 0, 1]]).values()) < 1e-6
 

@@ -136,7 +136,7 @@ class PythonRandom(Initializer):
 
     It ignores the numpy Generator it is handed and keeps its own stream, so one instance shared
     by several layers continues the stream from layer to layer. Arrays are filled in row-major
-    order; with ``Dense(init_order="neuron")`` that is the tutorials' neuron-by-neuron order.
+    order; with ``demos.conventions.neuron_order_dense`` that is the tutorials' neuron-by-neuron order.
     """
 
     name = "python_random"

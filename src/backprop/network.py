@@ -65,24 +65,13 @@ class Network:
         loss: str | Loss = "half_sse",
         seed: int | np.random.Generator | None = None,
         dtype=np.float64,
-        init_order: str = "layer",
-        bias_trick: bool = False,
     ) -> "Network":
         """Dense layers for consecutive sizes, e.g. ``[64, 32, 16, 10]`` (seed 003's form).
 
         ``output_activation=None`` means the output layer uses ``activation`` too. One Generator
-        built from ``seed`` draws every layer's weights, first layer first. ``init_order`` is
-        passed to every Dense layer ("neuron": each neuron's weights, then its bias).
-
-        ``bias_trick=True`` builds seed 003's (PyImageSearch's) layout instead of true biases: a
-        column of ones appended to the input, and one extra unit in every hidden layer whose
-        output feeds the next layer in place of a bias. That extra unit is an ordinary sigmoid
-        unit (its input weights are trained and its output is not 1), so the network is exactly
-        a first layer with a true bias and every hidden layer one unit wider, later layers
-        without bias: ``[2, 2, 1]`` becomes Dense(2, 3) with bias, Dense(3, 1) without. With
-        ``weight_init="normal"`` layer i is drawn as the tutorial does, one matrix
-        ``randn(sizes[i] + 1, width) / sqrt(sizes[i])`` whose last row is the first layer's bias
-        (other initializers fill the same matrix); ``bias_init`` and ``use_bias`` are unused.
+        built from ``seed`` draws every layer's weights, first layer first. The tutorials' own
+        layouts (seed 003's bias trick, Brownlee's neuron-order draws) are in
+        ``backprop.demos.conventions``.
         """
         sizes = list(sizes)
         if len(sizes) < 2 or not all(
@@ -93,8 +82,6 @@ class Network:
             )
         rng = as_generator(seed)
         out_act = activation if output_activation is None else output_activation
-        if bias_trick:
-            return cls(_bias_trick_layers(sizes, activation, out_act, weight_init, rng, dtype), loss=loss)
         layers = [
             Dense(
                 n_in,
@@ -106,7 +93,6 @@ class Network:
                 trainable_bias=trainable_bias,
                 seed=rng,
                 dtype=dtype,
-                init_order=init_order,
             )
             for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]))
         ]
@@ -372,39 +358,15 @@ class Network:
         self.backward_batch(Y2, loss, sample_weight)
         return [g.copy() for g in self._grads()]
 
-    def train_step(self, X, Y, optimizer, loss=None, sample_weight=None, layerwise: bool = False) -> float:
+    def train_step(self, X, Y, optimizer, loss=None, sample_weight=None) -> float:
         """One forward/backward pass and one optimizer step; returns the loss before the step.
-
-        By default every delta is computed from the weights of the forward pass and all layers
-        are updated afterwards (backpropagation proper). ``layerwise=True`` updates each layer as
-        soon as its gradients are known, so the delta handed to the layer below is computed with
-        the layer's *updated* weights: the update order of an older version of Mazur's code, which
-        produced the blog's "0.291027924 after the first round". It needs a stateless optimizer
-        (``SGD`` without momentum); every layer's update uses the same step's learning rate.
-        """
+        Every delta is computed from the weights of the forward pass and all layers are updated
+        afterwards (backpropagation proper)."""
         loss = self._resolve_loss(loss)
         X2, Y2 = self.prepare(X, Y)
         self.forward_batch(X2, training=True)
-        if not layerwise:
-            value = self.backward_batch(Y2, loss, sample_weight)
-            optimizer.step(*self.trainable())
-            return value
-        from .optimizers import SGD
-
-        if not isinstance(optimizer, SGD) or optimizer.momentum:
-            raise BackpropError(
-                f"`layerwise` updates need SGD without momentum (no optimizer state); got {optimizer!r}"
-            )
-        last = self.layers[-1]
-        value = self.batch_loss(Y2, loss, sample_weight)
-        grad = loss.gradient(last.Z if loss.from_logits else last.A, Y2, sample_weight)
-        t = optimizer.t
-        for i, layer in enumerate(reversed(self.layers)):
-            backward = layer.backward_net if (i == 0 and loss.from_logits) else layer.backward
-            backward(grad)  # fills the layer's grads from its forward-pass cache
-            optimizer.t = t  # the same step's learning rate for every layer
-            optimizer.step([layer.params[k] for k in layer.trainable], [layer.grads[k] for k in layer.trainable])
-            grad = backward(grad)  # again, now with the updated weights: the delta handed down
+        value = self.backward_batch(Y2, loss, sample_weight)
+        optimizer.step(*self.trainable())
         return value
 
     def save(self, path, metadata: dict | None = None):
@@ -477,21 +439,3 @@ def _build_shapes(layers: list[Layer], input_shape) -> tuple[int, ...]:
             f"shape {shape}: end with Flatten() or a Dense layer"
         )
     return start
-
-
-def _bias_trick_layers(sizes, activation, out_act, weight_init, rng, dtype) -> list[Dense]:
-    """Seed 003's "bias trick" as Dense layers (see ``Network.from_sizes(bias_trick=True)``)."""
-    layers, last = [], len(sizes) - 2
-    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        width = n_out if i == last else n_out + 1
-        if weight_init == "normal":
-            M = rng.standard_normal((n_in + 1, width)) / np.sqrt(n_in)
-        else:
-            M = get_initializer(weight_init)((n_in + 1, width), rng)
-        act = out_act if i == last else activation
-        if i == 0:  # the ones column's row of weights is the first layer's bias
-            layer = Dense(n_in, width, act, weight_init=M[:n_in], bias_init=M[n_in], dtype=dtype)
-        else:  # the previous layer's extra unit is an ordinary input here
-            layer = Dense(n_in + 1, width, act, weight_init=M, use_bias=False, dtype=dtype)
-        layers.append(layer)
-    return layers

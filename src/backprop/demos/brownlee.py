@@ -3,7 +3,7 @@
 Its 10-row, two-class dataset; a 2-2-2 sigmoid network whose initial weights are Python's
 ``random.seed(1)`` / ``random()`` draws in the tutorial's order (neuron by neuron, hidden layer
 first; in each neuron the input weights, then the bias): ``PythonRandom`` with
-``Dense(init_order="neuron")``. Online SGD at learning rate 0.5 for 20 epochs.
+``conventions.neuron_order_network``. Online SGD at learning rate 0.5 for 20 epochs.
 
 The tutorial's update, ``w += lrate * (expected - output) * f' * input``, is the gradient step of
 the half sum of squares; the error it prints is the plain sum of squares over the rows, each row's
@@ -18,6 +18,7 @@ import numpy as np
 from .. import SGD, Network, get_loss
 from ..datasets import one_hot
 from ..initializers import PythonRandom
+from .conventions import neuron_order_network
 
 __all__ = ["DATASET", "network", "run"]
 
@@ -38,8 +39,8 @@ DATASET = [
 
 def network(seed: int = 1, n_hidden: int = 2) -> Network:
     """2-n_hidden-2 sigmoid network drawn as ``random.seed(seed)`` and the tutorial would draw it."""
-    return Network.from_sizes([2, n_hidden, 2], activation="sigmoid", weight_init=PythonRandom(seed),
-                              init_order="neuron", loss=get_loss("half_sse", reduction="sum"))
+    return neuron_order_network([2, n_hidden, 2], activation="sigmoid", weight_init=PythonRandom(seed),
+                                loss=get_loss("half_sse", reduction="sum"))
 
 
 def _layers(net: Network) -> list[list[dict]]:

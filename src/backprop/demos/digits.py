@@ -14,6 +14,7 @@ from .. import SGD, Network, get_loss
 from .._validation import check_choice, check_int
 from ..datasets import load_digits, one_hot, train_test_split
 from ._display import EpochLoss
+from .conventions import bias_trick_network
 
 __all__ = ["SIZES", "VARIANTS", "run"]
 
@@ -32,8 +33,8 @@ def run(epochs: int = 1000, lr: float = 0.1, seed: int = 42, variant: str = "def
     X, y = load_digits()
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, seed=seed)
     Y_train = one_hot(y_train, 10)
-    net = Network.from_sizes(SIZES, activation="sigmoid", loss=get_loss("half_sse", reduction="sum"),
-                             seed=seed, bias_trick=variant == "pyimagesearch")
+    make = bias_trick_network if variant == "pyimagesearch" else Network.from_sizes
+    net = make(SIZES, activation="sigmoid", loss=get_loss("half_sse", reduction="sum"), seed=seed)
     display = EpochLoss(X_train, Y_train, every=check_int("every", every), report=report)
     history = net.fit(X_train, Y_train, epochs=check_int("epochs", epochs), batch_size=1,
                       optimizer=SGD(lr), shuffle=False, callbacks=[display, *callbacks])

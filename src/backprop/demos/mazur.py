@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import SGD, Dense, Network
 from .._validation import check_choice, check_int
+from .conventions import layerwise_step
 
 __all__ = ["INPUT", "TARGET", "LEARNING_RATE", "VARIANTS", "network", "walkthrough", "train", "run"]
 
@@ -102,7 +103,10 @@ def train(iterations: int = 10000, variant: str = "correct", show=None) -> dict:
     layerwise = variant == "blog"
     errors, first = [], {}
     for i in range(iterations):
-        net.train_step(INPUT, TARGET, optimizer, layerwise=layerwise)
+        if layerwise:
+            layerwise_step(net, INPUT, TARGET, optimizer)
+        else:
+            net.train_step(INPUT, TARGET, optimizer)
         if i == 0:
             first = weights(net)
             first_error = net.loss(INPUT, TARGET)

@@ -3,7 +3,7 @@
 Learning rate 0.5, 20,000 epochs of per-sample updates in the data's order, weights drawn as
 randn / sqrt(fan_in). By default the network has true biases (a bias per neuron, initialised to 0);
 ``variant="pyimagesearch"`` builds the tutorial's "bias trick" instead
-(``Network.from_sizes(bias_trick=True)``): a column of ones appended to the input and an extra
+(``conventions.bias_trick_network``): a column of ones appended to the input and an extra
 hidden unit that feeds the output in place of its bias. That extra unit goes through the sigmoid
 like any other, so it is a third hidden unit, not a bias: the network is really 2-3-1, with no
 bias on the output.
@@ -16,6 +16,7 @@ import numpy as np
 from .. import SGD, Network, get_loss
 from .._validation import check_choice, check_int
 from ._display import EpochLoss
+from .conventions import bias_trick_network
 
 __all__ = ["X", "Y", "VARIANTS", "network", "run"]
 
@@ -27,8 +28,8 @@ VARIANTS = ("default", "pyimagesearch")
 def network(seed: int | None = 42, variant: str = "default") -> Network:
     """The 2-2-1 sigmoid network (true biases, or the tutorial's bias trick)."""
     variant = check_choice("variant", variant, VARIANTS)
-    return Network.from_sizes([2, 2, 1], activation="sigmoid", loss=get_loss("half_sse", reduction="sum"),
-                              seed=seed, bias_trick=variant == "pyimagesearch")
+    make = bias_trick_network if variant == "pyimagesearch" else Network.from_sizes
+    return make([2, 2, 1], activation="sigmoid", loss=get_loss("half_sse", reduction="sum"), seed=seed)
 
 
 def run(epochs: int = 20000, lr: float = 0.5, seed: int = 42, variant: str = "default",

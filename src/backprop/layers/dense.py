@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import BackpropError, check_choice, check_dtype, check_int
+from .._validation import BackpropError, check_dtype, check_int
 from ..activations import Activation, get_activation
 from ..initializers import as_generator, get_initializer
 from .base import Layer
@@ -21,15 +21,9 @@ class Dense(Layer):
     identity); ``weight_init`` (default Glorot) and ``bias_init`` (default 0.0): initializer
     names, Initializer objects, callables or explicit arrays; ``use_bias`` (default True);
     ``trainable_bias`` (False: the bias is computed but never handed to the optimizer, as in
-    Mazur's worked example); ``seed`` (int or numpy Generator); ``dtype`` (float64 or float32);
-    ``init_order`` (below).
-
-    ``init_order`` says in which order the initial values are drawn: ``"layer"`` (default) draws
-    the whole W with ``weight_init``, then b with ``bias_init``; ``"neuron"`` draws neuron by
-    neuron, each neuron's input weights and then its bias, all with ``weight_init`` (one
-    (n_outputs, n_inputs + 1) draw, a row per neuron: the Brownlee tutorial's order; ``bias_init``
-    is then unused, and an initializer that scales by fan-in sees that transposed shape, so pair
-    it with one that does not, such as ``PythonRandom`` or ``Uniform``).
+    Mazur's worked example); ``seed`` (int or numpy Generator); ``dtype`` (float64 or float32).
+    W is drawn first, then b. (Brownlee's neuron-by-neuron draws are
+    ``backprop.demos.conventions.neuron_order_dense``.)
 
     Backward, with dZ the delta of each neuron::
 
@@ -50,7 +44,6 @@ class Dense(Layer):
         trainable_bias: bool = True,
         seed: int | np.random.Generator | None = None,
         dtype=np.float64,
-        init_order: str = "layer",
     ):
         super().__init__()
         self.n_inputs = check_int("n_inputs", n_inputs)
@@ -59,12 +52,8 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.dtype = check_dtype("dtype", dtype)
         rng = as_generator(seed)
-        if check_choice("init_order", init_order, ("layer", "neuron")) == "neuron":
-            rows = get_initializer(weight_init)((self.n_outputs, self.n_inputs + self.use_bias), rng)
-            W, b = rows[:, : self.n_inputs].T, (rows[:, self.n_inputs] if self.use_bias else None)
-        else:
-            W = get_initializer(weight_init)((self.n_inputs, self.n_outputs), rng)
-            b = get_initializer(bias_init)((self.n_outputs,), rng) if self.use_bias else None
+        W = get_initializer(weight_init)((self.n_inputs, self.n_outputs), rng)
+        b = get_initializer(bias_init)((self.n_outputs,), rng) if self.use_bias else None
         self.params["W"] = np.ascontiguousarray(W, dtype=self.dtype)
         if self.use_bias:
             self.params["b"] = np.ascontiguousarray(b, dtype=self.dtype)

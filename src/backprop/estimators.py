@@ -129,8 +129,7 @@ class _SklearnRules(Callback):
                 est._no_improvement_count = 0
             if score > est.best_validation_score_:
                 est.best_validation_score_ = score
-                est._best_coefs = [c.copy() for c in est.coefs_]
-                est._best_intercepts = [b.copy() for b in est.intercepts_]
+                est._best_params = [p.copy() for p in est._params()]
         else:
             if loss > est.best_loss_ - est.tol:
                 est._no_improvement_count += 1
@@ -216,6 +215,20 @@ class _BaseMLP(BaseEstimator):
                 )
         if self.dtype is not None:
             check_dtype("dtype", self.dtype)
+        if (self.conv is None) != (self.input_shape is None):
+            raise BackpropError(
+                "`conv` and `input_shape` go together (a convolutional network needs both); got "
+                f"conv={self.conv!r} and input_shape={self.input_shape!r}"
+            )
+        if self.conv is not None:
+            from .layers.base import spatial_shape
+            from .layers.spec import parse_conv_spec
+
+            parse_conv_spec(self.conv)
+            spatial_shape("input_shape", tuple(self.input_shape) if isinstance(self.input_shape, (list, tuple))
+                          else self.input_shape)
+            if self.solver == "lbfgs":
+                raise BackpropError("`solver` must be 'adam' or 'sgd' for a convolutional network; got 'lbfgs'")
         for cb in self._callbacks():
             if not isinstance(cb, Callback):
                 raise BackpropError(
@@ -232,10 +245,46 @@ class _BaseMLP(BaseEstimator):
     def _loss_fn(self) -> Loss:
         raise NotImplementedError
 
+    def _conv_layers(self, dtype) -> list:
+        """The layers ``conv`` describes (Conv2D values zero; ``_network`` binds the live arrays)."""
+        from .layers.spec import conv_network
+
+        probe = conv_network(tuple(self.input_shape), self.conv, (), 1, activation=self._hidden_act(), dtype=dtype)
+        return probe.layers[:-1]  # the conv part and its Flatten, without the probe's output layer
+
+    def _conv_width(self, n_features: int, dtype) -> int:
+        """Values out of the conv part's Flatten; X's columns must be the C*H*W pixels."""
+        C, H, W = self.input_shape
+        if n_features != C * H * W:
+            raise BackpropError(
+                f"`input_shape` {tuple(self.input_shape)} needs X with {C * H * W} columns (the pixels "
+                f"in C-H-W order); got {n_features}"
+            )
+        return self._conv_layers(dtype)[-1].output_shape[0]
+
+    def _hidden_act(self) -> str:
+        act = self.activation.lower()
+        return "sigmoid" if act == "logistic" else act
+
+    def _params(self) -> list:
+        """Every trained array: conv kernels and biases, then ``coefs_`` and ``intercepts_``."""
+        return [*getattr(self, "conv_coefs_", []), *getattr(self, "conv_intercepts_", []),
+                *self.coefs_, *self.intercepts_]
+
     def _network(self) -> Network:
-        """A Network whose parameters ARE ``coefs_`` and ``intercepts_`` (training updates them)."""
+        """A Network whose parameters ARE ``coefs_`` and ``intercepts_`` (and ``conv_coefs_``,
+        ``conv_intercepts_``): training updates them in place."""
         n_layers = len(self.coefs_)
         layers = []
+        if self.conv is not None:
+            from .layers import Conv2D
+
+            conv = self._conv_layers(self.coefs_[0].dtype)
+            kernels = iter(zip(self.conv_coefs_, self.conv_intercepts_))
+            for layer in conv:
+                if isinstance(layer, Conv2D):
+                    layer.params["W"], layer.params["b"] = next(kernels)
+            layers.extend(conv)
         for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
             last = i == n_layers - 1
             act = _OUT_ACTIVATIONS[self.out_activation_] if last else self.activation
@@ -243,10 +292,21 @@ class _BaseMLP(BaseEstimator):
             layer.params["W"], layer.params["b"] = W, b
             layers.append(layer)
         loss = self._loss_fn()
-        return Network(layers, loss=loss if loss.name in LOSSES else "half_sse")
+        input_shape = None if self.conv is None else tuple(self.input_shape)
+        return Network(layers, loss=loss if loss.name in LOSSES else "half_sse", input_shape=input_shape)
 
     def _init_weights(self, sizes: list[int], rs: np.random.RandomState, dtype) -> None:
         factor = 2.0 if self.activation.lower() in ("logistic", "sigmoid") else 6.0
+        if self.conv is not None:  # scikit-learn's Glorot-uniform rule, fans counted per kernel
+            from .layers import Conv2D
+
+            self.conv_coefs_, self.conv_intercepts_ = [], []
+            for layer in self._conv_layers(dtype):
+                if isinstance(layer, Conv2D):
+                    O, C, kh, kw = layer.params["W"].shape
+                    bound = np.sqrt(factor / (C * kh * kw + O * kh * kw))
+                    self.conv_coefs_.append(np.ascontiguousarray(rs.uniform(-bound, bound, (O, C, kh, kw)), dtype))
+                    self.conv_intercepts_.append(np.ascontiguousarray(rs.uniform(-bound, bound, O), dtype))
         self.coefs_, self.intercepts_ = [], []
         for fan_in, fan_out in zip(sizes, sizes[1:]):
             bound = np.sqrt(factor / (fan_in + fan_out))
@@ -284,7 +344,10 @@ class _BaseMLP(BaseEstimator):
             check_dtype("dtype", self.dtype) if self.dtype is not None else X.dtype)
         X = np.ascontiguousarray(X, dtype=dtype)
         Y = np.ascontiguousarray(Y, dtype=dtype)
-        sizes = [X.shape[1], *self._hidden_sizes(), Y.shape[1]]
+        n_in = X.shape[1]
+        if self.conv is not None:
+            n_in = self._conv_width(X.shape[1], dtype)
+        sizes = [n_in, *self._hidden_sizes(), Y.shape[1]]
         rs = check_random_state(self.random_state)
         if first_pass:
             self._initialize(Y, sizes, rs, dtype)
@@ -298,7 +361,7 @@ class _BaseMLP(BaseEstimator):
             self._fit_lbfgs(network, X, Y, sample_weight, rs)
         else:
             self._fit_stochastic(network, X, Y, sample_weight, rs, incremental)
-        if not all(np.all(np.isfinite(p)) for p in (*self.coefs_, *self.intercepts_)):
+        if not all(np.all(np.isfinite(p)) for p in self._params()):
             raise BackpropError(
                 "training produced non-finite weights; scale the inputs (e.g. StandardScaler) "
                 "or lower `learning_rate_init`"
@@ -315,8 +378,7 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = Y.shape[1]
         self.out_activation_ = self._out_activation()
         self._init_weights(sizes, rs, dtype)
-        self._best_coefs = [c.copy() for c in self.coefs_]
-        self._best_intercepts = [b.copy() for b in self.intercepts_]
+        self._best_params = [p.copy() for p in self._params()]
         self.loss_curve_ = []
         self._no_improvement_count = 0
         self.validation_loss_curve_ = None
@@ -391,8 +453,7 @@ class _BaseMLP(BaseEstimator):
         )
         self._finish(history)
         if self.early_stopping:
-            for live, best in zip(self.coefs_ + self.intercepts_,
-                                  self._best_coefs + self._best_intercepts):
+            for live, best in zip(self._params(), self._best_params):
                 live[...] = best
         if not (incremental or rules.converged or history.interrupted):
             if self.n_iter_ == self.max_iter:
@@ -540,14 +601,23 @@ class _BaseMLP(BaseEstimator):
         params["n_iter_no_change"] = _unjson_float(params["n_iter_no_change"])
         if isinstance(params["hidden_layer_sizes"], list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        if isinstance(params.get("input_shape"), list):
+            params["input_shape"] = tuple(params["input_shape"])
         est = cls(**params)
         fitted = dict(meta["fitted"])
         for name in cls._FITTED:
             setattr(est, name, _unjson_float(fitted.get(name)))
         if "feature_names_in_" in fitted:
             est.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
-        est.coefs_ = [layer.params["W"] for layer in network.layers]
-        est.intercepts_ = [layer.params["b"] for layer in network.layers]
+        from .layers import Conv2D
+
+        dense = [layer for layer in network.layers if isinstance(layer, Dense)]
+        conv = [layer for layer in network.layers if isinstance(layer, Conv2D)]
+        est.coefs_ = [layer.params["W"] for layer in dense]
+        est.intercepts_ = [layer.params["b"] for layer in dense]
+        if conv:
+            est.conv_coefs_ = [layer.params["W"] for layer in conv]
+            est.conv_intercepts_ = [layer.params["b"] for layer in conv]
         est._restore_extra_state(fitted)
         return est
 
@@ -571,7 +641,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     - ``class_weight``: None, ``"balanced"`` or ``{label: weight}``, multiplied into the sample
       weights;
     - ``callbacks``: backprop Callback objects (e.g. ``ProgressBar``, ``EarlyStopping``);
-    - ``dtype``: None (follow X: float32 stays float32), ``"float32"`` or ``"float64"``.
+    - ``dtype``: None (follow X: float32 stays float32), ``"float32"`` or ``"float64"``;
+    - ``conv`` and ``input_shape``: a convolutional network. ``input_shape=(C, H, W)`` reads
+      each row of X as an image (C*H*W values in C-H-W order) and ``conv`` lists the layers
+      before the hidden Dense ones, e.g. ``"16x3p1,max2,32x3p1,max2"`` (``backprop.layers.spec``).
+      The Dense layers stay in ``coefs_``/``intercepts_``; the kernels are in ``conv_coefs_``
+      (out_channels, in_channels, kh, kw) and ``conv_intercepts_``. Stochastic solvers only.
 
     scikit-learn's parameters, in brief (its documentation has the full text):
 
@@ -632,6 +707,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         class_weight=None,
         callbacks=None,
         dtype=None,
+        conv=None,
+        input_shape=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -660,6 +737,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.class_weight = class_weight
         self.callbacks = callbacks
         self.dtype = dtype
+        self.conv = conv
+        self.input_shape = input_shape
 
     # -- targets -------------------------------------------------------------------------------
     def _validate_input(self, X, y, incremental, reset):
@@ -809,7 +888,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Parameters are scikit-learn's (same names, defaults and meaning, ``loss`` =
     ``"squared_error"`` or ``"poisson"``), plus ``activation="leaky_relu"``/``"sigmoid"``,
-    ``callbacks`` and ``dtype`` as for :class:`MLPClassifier`.
+    ``callbacks``, ``dtype``, ``conv`` and ``input_shape`` as for :class:`MLPClassifier`.
 
     scikit-learn's parameters, in brief (its documentation has the full text):
 
@@ -870,6 +949,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         max_fun=15000,
         callbacks=None,
         dtype=None,
+        conv=None,
+        input_shape=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -897,6 +978,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.max_fun = max_fun
         self.callbacks = callbacks
         self.dtype = dtype
+        self.conv = conv
+        self.input_shape = input_shape
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = self._checked_X_y(X, y, reset, y_numeric=True)

@@ -67,6 +67,20 @@ def test_adam(setup):
         np.testing.assert_allclose(got[i], p, rtol=1e-13)
 
 
+def test_adam_weight_decay_only_on_matrices(setup):
+    # Adam's L2 decay: g + wd * p enters m and v for the weight matrix, plain g for the bias.
+    p0, gs = setup
+    got = _run(Adam(0.01, weight_decay=0.5), [p.copy() for p in p0], gs)
+    for i, p in enumerate(p0):
+        p, m, v = p.copy(), 0.0, 0.0
+        for t, grads in enumerate(gs, start=1):
+            g = grads[i] + (0.5 * p if i == 0 else 0.0)
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            p = p - 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        np.testing.assert_allclose(got[i], p, rtol=1e-12)
+
+
 def test_inverse_scaling_schedule(setup):
     # lr_t = lr / (t + 1) ** power_t with t = 0, 1, 2.
     p0, gs = setup

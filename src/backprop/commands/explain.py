@@ -10,7 +10,7 @@ import sys
 NAME = "explain"
 HELP = "show one training step worked out by the chain rule (seed 002's example by default)"
 
-FORMATS = ("text", "markdown", "latex", "json")
+FORMATS = ("text", "markdown", "latex", "json", "html")
 
 
 def _numbers(option: str):
@@ -69,7 +69,11 @@ def add_arguments(parser):
     saved.add_argument("--data", metavar="FILE", help="CSV with a header row and the model's columns")
     saved.add_argument("--row", type=int, metavar="N", help="data row to explain (1 = the row after the header)")
     out = parser.add_argument_group("output")
-    out.add_argument("--format", choices=FORMATS, default="text", help="text (default), markdown, latex or json")
+    out.add_argument("--format", choices=FORMATS, default="text",
+                     help="text (default), markdown, latex, json, or html (a self-contained step-through page)")
+    out.add_argument("--steps", type=int, metavar="N",
+                     help="with --format html: also train N steps on the sample and show the error curve and the "
+                          "network at a sample of them")
     out.add_argument("--digits", type=int, default=9, help="decimals shown (default 9, as the seed)")
     out.add_argument("--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     out.add_argument("--diagram", metavar="FILE", help="also draw the network before/after to FILE (.png or .svg)")
@@ -165,8 +169,13 @@ def run(args) -> int:
     from ..io import atomic_write_bytes
 
     digits = check_int("digits", args.digits)
+    if args.format == "html" or args.steps is not None:
+        _check_page_options(args)
     derivation = _derivation(args)
-    text = derivation.render(args.format, digits)
+    if args.format == "html":
+        text = _page(derivation, args, digits)
+    else:
+        text = derivation.render(args.format, digits)
     if args.diagram:
         from ..explain.diagram import draw
 
@@ -178,3 +187,41 @@ def run(args) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _check_page_options(args) -> None:
+    """--steps and --output of an html page, checked before any work (a long run must not fail at the end)."""
+    import os
+    from pathlib import Path
+
+    from .._validation import BackpropError
+
+    if args.steps is not None and args.format != "html":
+        raise BackpropError(f"`--steps` needs `--format html`; got --format {args.format}")
+    if args.steps is not None and args.steps < 1:
+        raise BackpropError(f"`--steps` must be a positive integer; got {args.steps}")
+    if args.output:
+        path = Path(args.output)
+        folder = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise BackpropError(f"`--output` must be a file to write; got `{path}`, a folder")
+        if not folder.is_dir():
+            raise BackpropError(f"`--output` must be in a folder that exists; got `{path}` (no folder `{folder}`)")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise BackpropError(f"`--output` must be in a folder that can be written; got `{path}`")
+
+
+def _page(derivation, args, digits: int) -> str:
+    from ..explain.page import check_drawable, record_training, to_html
+
+    check_drawable(derivation, args.force)  # before a --steps run
+    training = None
+    if args.steps is not None:
+        from tqdm import tqdm
+
+        with tqdm(total=args.steps, desc="training", unit="step", file=sys.stderr, leave=False, disable=None) as bar:
+            def progress(done, total):
+                bar.update(done - bar.n)
+
+            training = record_training(derivation, args.steps, digits, progress)
+    return to_html(derivation, digits, force=args.force, training=training)

@@ -36,6 +36,7 @@ class Para:
 class Eq:
     lhs: M
     parts: list  # successive right-hand sides: rule, substituted numbers, result
+    tag: tuple | None = None  # what it belongs to, for the HTML page: ("forward", "h1"), ("weight", "w5"), ..
 
 
 @dataclass
@@ -75,6 +76,7 @@ class _Writer:
     def __init__(self, d: Derivation, digits: int):
         self.d, self.digits, self.blocks = d, digits, []
         self.probs = link_output(d)
+        self.tag = None  # set by each section: which neuron, weight or bias the next equations are about
 
     def n(self, value, paren=False) -> M:
         return number(value, self.digits, paren)
@@ -83,7 +85,7 @@ class _Writer:
         # a step that shows nothing new (a rule that is already a number, a one-term sum) is dropped
         parts = [p for p in parts if p is not None]
         kept = [p for p, nxt in zip(parts, parts[1:] + [None]) if nxt is None or p.text != nxt.text]
-        self.blocks.append(Eq(lhs, kept))
+        self.blocks.append(Eq(lhs, kept, self.tag))
 
     def para(self, text):
         self.blocks.append(Para(text))
@@ -234,6 +236,7 @@ class _Writer:
             srcs = d.input_names if layer.index == 1 else [None] * len(layer.inputs)
             for j, name in enumerate(layer.neurons):
                 self.blocks.append(Heading(name, 3))
+                self.tag = ("forward", name)
                 in_sym = [param(s) if s else out(layer.inputs[i]) for i, s in enumerate(srcs)]
                 terms = [param(layer.weight_names[i][j]) + M("·", r" \cdot ") + in_sym[i] for i in range(len(layer.inputs))]
                 vals = [self.n(layer.W[i, j], True) + TIMES + self.n(layer.x[i], True) for i in range(len(layer.inputs))]
@@ -247,6 +250,7 @@ class _Writer:
     def errors(self):
         d = self.d
         self.blocks.append(Heading("2. The error"))
+        self.tag = ("error", None)
         self.para(f"Loss {d.loss.name}: " + (d.loss.formula or ""))
         if d.errors is not None:
             for k, name in enumerate(d.output_names):
@@ -276,6 +280,7 @@ class _Writer:
                       "sums dE/dout_j * dout_j/dnet_k over the outputs j, with dout_j/dnet_k = out_j (1[j=k] - out_k).")
         for k, name in enumerate(layer.neurons):
             self.blocks.append(Heading(name, 3))
+            self.tag = ("delta", name)
             if layer.fused:
                 rule, subst = self.fused_delta(k)
                 self.eq(delta(name), partial(E_TOTAL, net(name)), rule, subst, self.n(layer.delta[k]))
@@ -307,6 +312,7 @@ class _Writer:
         three = not layer.fused and layer.jacobian is None
         for i, src in enumerate(layer.inputs):
             w = layer.weight_names[i][j]
+            self.tag = ("weight", w)
             x_sym = param(src) if layer.index == 1 else out(src)
             self.eq(partial(net(name), param(w)), x_sym, self.n(layer.x[i]))
             lhs = partial(E_TOTAL, param(w))
@@ -320,6 +326,7 @@ class _Writer:
             self._update(w, layer.W[i, j], layer.dW[i, j], layer.W_after[i, j])
         if layer.bias_names is not None and layer.bias_trained:
             b = layer.bias_names[j]
+            self.tag = ("bias", b)
             self.eq(partial(E_TOTAL, param(b)), delta(name) + M("·1", r" \cdot 1"),
                     self.n(layer.delta[j], True) + M("·1", r" \cdot 1"), self.n(layer.db[j]))
             self._update(b, layer.b[j], layer.db[j], layer.b_after[j])
@@ -341,6 +348,7 @@ class _Writer:
                           "weights used are the old ones: every update waits until all gradients are known.")
             for j, name in enumerate(layer.neurons):
                 self.blocks.append(Heading(name, 3))
+                self.tag = ("delta", name)
                 self._hidden_sum(layer, j)
                 self._delta_lines(layer, j)
                 self._weight_lines(layer, j)
@@ -367,6 +375,7 @@ class _Writer:
     def summary(self):
         d = self.d
         self.blocks.append(Heading(f"{3 + len(d.layers)}. After the step"))
+        self.tag = ("after", None)
         self.para("All parameters are updated at once with the gradients above (SGD, learning rate "
                   f"{fmt(d.lr, self.digits)}). The new values:")
         rows = [[name, fmt(layer.W[i, j], self.digits), fmt(layer.dW[i, j], self.digits), fmt(layer.W_after[i, j], self.digits)]

@@ -54,6 +54,32 @@ class History:
     def __len__(self) -> int:
         return len(self.epochs)
 
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter: the loss curve (and val_loss) as a PNG where matplotlib is installed, else None
+        (Jupyter then shows the repr)."""
+        if not self.loss:
+            return None
+        try:  # a bare Figure draws with Agg and leaves the notebook's pyplot backend alone
+            from matplotlib.figure import Figure
+        except ImportError:
+            return None
+        import io
+
+        fig = Figure(figsize=(5, 3), dpi=100)
+        ax = fig.add_subplot()
+        ax.plot(self.epochs, self.loss, label="loss")
+        if self.val_loss:
+            ax.plot(self.epochs[: len(self.val_loss)], self.val_loss, label="val_loss")
+        if min(self.loss) > 0:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend()
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+
 
 @dataclass
 class TrainState:

@@ -160,6 +160,19 @@ class Network:
             desc = f"{'/'.join(hidden)}, {names[-1]} output"
         return f"Network {'-'.join(map(str, self.sizes))} ({desc})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the summary's table of layers as HTML, the title as its caption."""
+        from html import escape
+
+        head = "".join(f"<th>{h}</th>" for h in ("#", "layer", "output shape", "parameters"))
+        rows = [("0", "input", _shape_text(self.input_shape), "")]
+        rows += [(str(i), repr(layer), _shape_text(layer.output_shape), f"{layer.n_params:,}")
+                 for i, layer in enumerate(self.layers, start=1)]
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+        foot = f"{self.n_params():,} parameters, loss {escape(self.loss_fn.name)}"
+        return (f"<table><caption>{escape(self.title)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+                f'<tfoot><tr><td colspan="4">{foot}</td></tr></tfoot></table>')
+
     def config(self) -> dict:
         return {"layers": [layer.config() for layer in self.layers], "loss": self.loss_fn.config(),
                 "input_shape": list(self.input_shape)}

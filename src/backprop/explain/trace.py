@@ -136,13 +136,30 @@ class Derivation:
 
         return to_latex(self, digits)
 
+    def to_html(self, digits: int = 9, force: bool = False) -> str:
+        """The self-contained step-through page (``page.py``); ``force`` draws wide layers too."""
+        from .page import to_html
+
+        return to_html(self, digits, force)
+
+    # Jupyter shows the derivation as formatted mathematics
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        from .page import derivation_html
+
+        return derivation_html(self)
+
     def render(self, fmt: str = "text", digits: int = 9) -> str:
-        """One of "text", "markdown", "latex", "json"."""
+        """One of "text", "markdown", "latex", "json", "html"."""
         if fmt == "json":
             return self.to_json() + "\n"
+        if fmt == "html":
+            return self.to_html(digits)
         renderers = {"text": self.to_text, "markdown": self.to_markdown, "latex": self.to_latex}
         if fmt not in renderers:
-            raise BackpropError(f"`format` must be one of 'text', 'markdown', 'latex', 'json'; got {fmt!r}")
+            raise BackpropError(f"`format` must be one of 'text', 'markdown', 'latex', 'json', 'html'; got {fmt!r}")
         return renderers[fmt](digits)
 
 

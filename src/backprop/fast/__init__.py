@@ -123,6 +123,10 @@ def why_not(network, loss=None, optimizer=None, callbacks=()) -> str | None:
     for cb in callbacks:
         if _overrides(cb, "on_batch_end"):
             return f"callback {type(cb).__name__} needs per-batch hooks (on_batch_end)"
+    if not getattr(network, "is_dense", True):  # conv networks: fast/conv.py
+        from . import conv
+
+        return conv.unsupported(network, loss, optimizer)
     return runner.unsupported(network, loss, optimizer)
 
 
@@ -171,7 +175,18 @@ def choose_runner(network, batch_size: int, n_samples: int) -> str:
 
 def make_runner(network, X, Y, loss, optimizer, batch_size, weights=None, l2: float = 0.0):
     """A runner ready to train: ``runner.EpochRunner`` (its kernel compiled or loaded from the
-    cache) or ``batched.BatchRunner``, by ``choose_runner``; BLAS threads by ``blas_threads``."""
+    cache) or ``batched.BatchRunner``, by ``choose_runner``; BLAS threads by ``blas_threads``.
+    Conv networks get ``conv.ConvRunner`` (one BLAS thread below ``MULTI_THREAD_FROM_MACS`` in
+    the largest product of a batch)."""
+    if not getattr(network, "is_dense", True):
+        from . import conv
+
+        _runner()  # numba set up, compilation announced
+        runner = conv.ConvRunner(network, X, Y, loss, optimizer, batch_size, weights, l2)
+        runner.warm_up()
+        rows = max(1, min(batch_size, X.shape[0]))
+        big = conv.largest_gemm_macs(network, rows) >= MULTI_THREAD_FROM_MACS
+        return _ThreadLimited(runner, None if big or not runner.uses_blas else 1)
     if choose_runner(network, batch_size, X.shape[0]) == "numpy":
         from .batched import BatchRunner
 

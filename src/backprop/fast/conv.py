@@ -1,0 +1,688 @@
+"""The compiled fast path for convolutional networks: whole epochs in one numba kernel.
+
+The twin of the numpy reference path in ``layers/`` (channels-last inside, see
+``layers/base.py``), kernel by kernel:
+
+==============================  ==================================================
+numpy reference                 compiled twin (this module)
+==============================  ==================================================
+``layers.conv.im2col``          ``im2col``
+``layers.conv.col2im``          ``col2im``
+``Conv2D.forward/backward``     ``conv_forward`` / ``conv_backward``
+``MaxPool2D.forward/backward``  ``max_pool_forward`` / ``max_pool_backward``
+``AvgPool2D.forward/backward``  ``avg_pool_forward`` / ``avg_pool_backward``
+``Flatten.forward/backward``    ``flatten_forward`` / ``flatten_backward``
+``Dense.forward/backward``      ``kernels._mm_bias``, ``_mm_nt``, ``_mm_tn``
+bias + activation               ``kernels._add_bias``, ``_activate``,
+                                ``_activation_backward``
+loss, optimizer step            ``kernels._loss``, ``_reduce_loss``, ``_update``
+one epoch                       ``train_conv_epoch``
+inference                       ``forward_conv``
+==============================  ==================================================
+
+Products (the convolution's ``cols @ Wc``, ``cols.T @ dZ``, ``dZ @ Wc.T`` and the Dense ones) go
+through numpy's own gemm by address (``blas.py``) when they are BLAS-sized, as in the dense
+kernel; everything between them runs in compiled loops over preallocated flat buffers (nothing
+is allocated per step). Inside the kernel a convolution's weights are kept as the im2col matrix
+Wc = W.transpose(2, 3, 1, 0).reshape(kh*kw*C, O) (``Conv2D.kernel_matrix``); ``ConvRunner`` copies
+them (and the optimizer's slots, laid out the same way) in before an epoch and back after it, so
+between epochs the layers and the optimizer hold the current values in their public layouts.
+
+Each layer of the network is one row of the int64 ``plan`` (columns ``P_*``): its kind, activation
+code, bias mode, shapes, and the offsets of its blocks in the flat buffers. Every kernel is
+cached on disk (numba ``cache=True``); the first compilation announces itself on the
+``backprop.fast`` logger like the dense kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
+from ..optimizers import Constant, SGD
+from . import blas
+from . import kernels as K
+from .kernels import jit, kernel
+
+__all__ = ["ConvRunner", "unsupported", "is_conv_network", "forward_conv", "predict",
+           "largest_gemm_macs"]
+
+CONV, MAXPOOL, AVGPOOL, FLATTEN, DENSE = 0, 1, 2, 3, 4
+KINDS = {Conv2D: CONV, MaxPool2D: MAXPOOL, AvgPool2D: AVGPOOL, Flatten: FLATTEN, Dense: DENSE}
+# columns of a plan row
+(P_KIND, P_ACT, P_BIAS, P_C, P_H, P_W, P_O, P_OH, P_OW, P_KH, P_KW, P_SH, P_SW, P_PH, P_PW,
+ P_WOFF, P_BOFF, P_AIN, P_AOUT, P_ZOFF, P_COLS, P_IDX) = range(22)
+N_PLAN = 22
+
+
+def is_conv_network(network) -> bool:
+    """True when the network has a layer other than Dense (what this module trains)."""
+    return any(type(layer) is not Dense for layer in network.layers)
+
+
+def unsupported(network, loss=None, optimizer=None) -> str | None:
+    """Why this module cannot train (network, loss, optimizer), or None if it can."""
+    from .runner import ACTIVATION_CODES, LOSS_CODES, OPTIMIZER_CODES
+
+    if network.dtype not in (np.float32, np.float64):
+        return f"dtype {network.dtype.name} (float32 and float64 are supported)"
+    for i, layer in enumerate(network.layers, start=1):
+        if type(layer) not in KINDS:
+            return (f"layer {i} is {type(layer).__name__} (Conv2D, MaxPool2D, AvgPool2D, Flatten "
+                    "and Dense are compiled)")
+        if isinstance(layer, (Conv2D, Dense)):
+            if type(layer.activation) not in ACTIVATION_CODES:
+                return f"layer {i} has activation {layer.activation!r}"
+            if "W" in layer.frozen:
+                return f"layer {i} has a frozen weight matrix"
+        for name, p in layer.params.items():
+            if p.dtype != network.dtype or not p.flags.c_contiguous or not p.flags.writeable:
+                return f"parameter {name}{i} is not a writable C-contiguous {network.dtype.name} array"
+    if type(network.layers[-1]) is not Dense:
+        return f"the last layer is {type(network.layers[-1]).__name__} (a Dense layer is compiled)"
+    if loss is not None and type(loss) not in LOSS_CODES:
+        return f"loss {loss!r}"
+    if optimizer is not None and type(optimizer) not in OPTIMIZER_CODES:
+        return f"optimizer {optimizer!r} (SGD and Adam are compiled)"
+    return None
+
+
+# -- the kernels, one per concern --------------------------------------------------------------
+@kernel(nogil=True)
+def im2col(X, x0, m, H, W, C, kh, kw, sh, sw, ph, pw, oh, ow, cols, c0):
+    """``layers.conv.im2col``: the windows of the m channels-last (H, W, C) images at X[x0] as
+    the rows of cols[c0:] (m*oh*ow rows of kh*kw*C values ordered (i, j, c)); window entries that
+    fall in the padding are 0."""
+    K.wide_vectors()
+    kc = kh * kw * C
+    for r in range(m):
+        for p in range(oh):
+            for q in range(ow):
+                row = c0 + ((r * oh + p) * ow + q) * kc
+                for i in range(kh):
+                    y = p * sh + i - ph
+                    for j in range(kw):
+                        x = q * sw + j - pw
+                        dst = cols[row + (i * kw + j) * C:row + (i * kw + j) * C + C]
+                        if 0 <= y < H and 0 <= x < W:
+                            s0 = x0 + ((r * H + y) * W + x) * C
+                            src = X[s0:s0 + C]
+                            for c in range(C):
+                                dst[c] = src[c]
+                        else:
+                            for c in range(C):
+                                dst[c] = 0.0
+
+
+@jit
+def col2im(dcols, c0, m, H, W, C, kh, kw, sh, sw, ph, pw, oh, ow, dX, x0):
+    """``layers.conv.col2im``, the adjoint of ``im2col``: dX[x0:] (m channels-last (H, W, C)
+    images) = the sum of each window's gradient (rows of dcols[c0:]) added back where the window
+    was read; the padding's share is dropped."""
+    K.wide_vectors()
+    kc = kh * kw * C
+    out = dX[x0:x0 + m * H * W * C]
+    for t in range(m * H * W * C):
+        out[t] = 0.0
+    for r in range(m):
+        for p in range(oh):
+            for q in range(ow):
+                row = c0 + ((r * oh + p) * ow + q) * kc
+                for i in range(kh):
+                    y = p * sh + i - ph
+                    if y < 0 or y >= H:
+                        continue
+                    for j in range(kw):
+                        x = q * sw + j - pw
+                        if x < 0 or x >= W:
+                            continue
+                        s0 = row + (i * kw + j) * C
+                        src = dcols[s0:s0 + C]
+                        d0 = x0 + ((r * H + y) * W + x) * C
+                        dst = dX[d0:d0 + C]
+                        for c in range(C):
+                            dst[c] += src[c]
+
+
+@kernel(nogil=True)
+def max_pool_forward(X, x0, m, H, W, C, kh, kw, sh, sw, oh, ow, A, a0, idx, i0):
+    """``MaxPool2D.forward``: A[a0:] = the maximum of each (kh, kw) window (stride (sh, sw)) of
+    the channels-last images at X[x0], and idx[i0:] = the window offset i*kw + j of the first
+    maximum in row-major order (a tie keeps the earlier offset; idx may be empty: not kept)."""
+    K.wide_vectors()
+    keep = idx.shape[0] > 0
+    for r in range(m):
+        for p in range(oh):
+            for q in range(ow):
+                o0 = ((r * oh + p) * ow + q) * C
+                out = A[a0 + o0:a0 + o0 + C]
+                s0 = x0 + ((r * H + p * sh) * W + q * sw) * C
+                src = X[s0:s0 + C]
+                for c in range(C):
+                    out[c] = src[c]
+                arg = idx[i0 + o0:i0 + o0 + C] if keep else idx[0:0]
+                if keep:
+                    for c in range(C):
+                        arg[c] = 0
+                for i in range(kh):
+                    for j in range(kw):
+                        k = i * kw + j
+                        if k == 0:
+                            continue
+                        s0 = x0 + ((r * H + p * sh + i) * W + q * sw + j) * C
+                        src = X[s0:s0 + C]
+                        if keep:
+                            for c in range(C):
+                                if src[c] > out[c]:
+                                    out[c] = src[c]
+                                    arg[c] = k
+                        else:
+                            for c in range(C):
+                                if src[c] > out[c]:
+                                    out[c] = src[c]
+
+
+@jit
+def max_pool_backward(dY, y0, idx, i0, m, H, W, C, kh, kw, sh, sw, oh, ow, dX, x0):
+    """``MaxPool2D.backward``: dX[x0:] = 0, then each window's gradient dY added to the input its
+    maximum came from (offset idx); overlapping windows add up."""
+    K.wide_vectors()
+    out = dX[x0:x0 + m * H * W * C]
+    for t in range(m * H * W * C):
+        out[t] = 0.0
+    for r in range(m):
+        for p in range(oh):
+            for q in range(ow):
+                o0 = ((r * oh + p) * ow + q) * C
+                for c in range(C):
+                    k = idx[i0 + o0 + c]
+                    i = k // kw
+                    j = k - i * kw
+                    dX[x0 + ((r * H + p * sh + i) * W + q * sw + j) * C + c] += dY[y0 + o0 + c]
+
+
+@kernel(nogil=True)
+def avg_pool_forward(X, x0, m, H, W, C, kh, kw, sh, sw, oh, ow, A, a0):
+    """``AvgPool2D.forward``: A[a0:] = the sum of each window's kh*kw inputs in row-major order,
+    divided by kh*kw (numpy's order of operations)."""
+    K.wide_vectors()
+    for r in range(m):
+        for p in range(oh):
+            for q in range(ow):
+                o0 = a0 + ((r * oh + p) * ow + q) * C
+                out = A[o0:o0 + C]
+                s0 = x0 + ((r * H + p * sh) * W + q * sw) * C
+                src = X[s0:s0 + C]
+                for c in range(C):
+                    out[c] = src[c]
+                for i in range(kh):
+                    for j in range(kw):
+                        if i == 0 and j == 0:
+                            continue
+                        s0 = x0 + ((r * H + p * sh + i) * W + q * sw + j) * C
+                        src = X[s0:s0 + C]
+                        for c in range(C):
+                            out[c] += src[c]
+                for c in range(C):
+                    out[c] = out[c] / (kh * kw)
+
+
+@jit
+def avg_pool_backward(dY, y0, m, H, W, C, kh, kw, sh, sw, oh, ow, dX, x0):
+    """``AvgPool2D.backward``: dX[x0:] = 0, then every input of each window gets the window's
+    gradient / (kh*kw); overlapping windows add up."""
+    K.wide_vectors()
+    out = dX[x0:x0 + m * H * W * C]
+    for t in range(m * H * W * C):
+        out[t] = 0.0
+    for r in range(m):
+        for p in range(oh):
+            for q in range(ow):
+                g0 = y0 + ((r * oh + p) * ow + q) * C
+                g = dY[g0:g0 + C]
+                for i in range(kh):
+                    for j in range(kw):
+                        d0 = x0 + ((r * H + p * sh + i) * W + q * sw + j) * C
+                        dst = dX[d0:d0 + C]
+                        for c in range(C):
+                            dst[c] += g[c] / (kh * kw)
+
+
+@kernel(nogil=True)
+def flatten_forward(X, x0, m, H, W, C, A, a0):
+    """``Flatten.forward``: channels-last (H, W, C) images at X[x0] -> rows in C-H-W order at
+    A[a0] (entry c*H*W + y*W + x holds X[y, x, c])."""
+    hw = H * W
+    for r in range(m):
+        src = X[x0 + r * hw * C:x0 + (r + 1) * hw * C]
+        dst = A[a0 + r * hw * C:a0 + (r + 1) * hw * C]
+        for s in range(hw):
+            for c in range(C):
+                dst[c * hw + s] = src[s * C + c]
+
+
+@jit
+def flatten_backward(dY, y0, m, H, W, C, dX, x0):
+    """``Flatten.backward``: C-H-W gradient rows at dY[y0] back to channels-last at dX[x0]."""
+    hw = H * W
+    for r in range(m):
+        src = dY[y0 + r * hw * C:y0 + (r + 1) * hw * C]
+        dst = dX[x0 + r * hw * C:x0 + (r + 1) * hw * C]
+        for s in range(hw):
+            for c in range(C):
+                dst[s * C + c] = src[c * hw + s]
+
+
+@kernel(nogil=True)
+def conv_forward(fn, L, Abuf, Zbuf, Cbuf, c0, P, m):
+    """``Conv2D.forward`` for plan row L: cols = im2col(input) into Cbuf[c0:], Z = cols @ Wc + b
+    (numpy's gemm at address ``fn`` when BLAS-sized), A = activation(Z)."""
+    H, W, C, O = L[P_H], L[P_W], L[P_C], L[P_O]
+    oh, ow, kh, kw = L[P_OH], L[P_OW], L[P_KH], L[P_KW]
+    rows, kc = m * oh * ow, kh * kw * L[P_C]
+    im2col(Abuf, L[P_AIN], m, H, W, C, kh, kw, L[P_SH], L[P_SW], L[P_PH], L[P_PW], oh, ow, Cbuf, c0)
+    _dense_forward(fn, L, Cbuf, c0, Zbuf, Abuf, P, rows, kc, O)
+
+
+@kernel(nogil=True)
+def _dense_forward(fn, L, In, i0, Zbuf, Abuf, P, rows, k, n):
+    """Z = In[i0:] @ W + b and A = activation(Z) for plan row L (a Dense layer, or a
+    convolution's im2col rows)."""
+    z0 = L[P_ZOFF]
+    if L[P_BIAS] != K.NO_BIAS and fn != 0 and rows * k * n >= K.BLAS_MIN_MACS:
+        K._mm_bias(fn, In, i0, P, L[P_WOFF], L[P_BOFF], Zbuf, z0, rows, k, n)
+    else:
+        K._mm(fn, In, i0, P, L[P_WOFF], Zbuf, z0, rows, k, n)
+        if L[P_BIAS] != K.NO_BIAS:
+            K._add_bias(Zbuf, z0, P, L[P_BOFF], rows, n)
+
+
+@jit
+def conv_backward(fn, L, Dbuf, d_in, Zbuf, Abuf, Cbuf, c0, DCbuf, P, G, m, slope, pass_down):
+    """``Conv2D.backward`` for plan row L, D holding dA at L's output on entry: dZ in place,
+    dWc = cols.T @ dZ into G, db = column sums of dZ, and (``pass_down``) dX = col2im(dZ @ Wc.T)
+    into Dbuf[d_in:]. The weights are not changed here."""
+    H, W, C, O = L[P_H], L[P_W], L[P_C], L[P_O]
+    oh, ow, kh, kw = L[P_OH], L[P_OW], L[P_KH], L[P_KW]
+    rows, kc = m * oh * ow, kh * kw * C
+    d0 = L[P_AOUT]
+    K._activation_backward(L[P_ACT], slope, Zbuf, L[P_ZOFF], Abuf, d0, Dbuf, d0, rows, O)
+    K._mm_tn(fn, Cbuf, c0, Dbuf, d0, G, L[P_WOFF], rows, kc, O)
+    if L[P_BIAS] == K.TRAINABLE_BIAS:
+        K._column_sums(Dbuf, d0, G, L[P_BOFF], rows, O)
+    if pass_down:
+        K._mm_nt(fn, Dbuf, d0, P, L[P_WOFF], DCbuf, 0, rows, kc, O)
+        col2im(DCbuf, 0, m, H, W, C, kh, kw, L[P_SH], L[P_SW], L[P_PH], L[P_PW], oh, ow, Dbuf, d_in)
+
+
+@kernel(nogil=True)
+def forward_layers(plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, m, fn, last_act):
+    """The forward pass of m samples (already in Abuf at the first layer's input) through every
+    plan row; ``last_act`` False leaves the last layer's activation out (from-logits losses)."""
+    n_layers = plan.shape[0]
+    for layer in range(n_layers):
+        L = plan[layer]
+        kind = L[P_KIND]
+        H, W, C = L[P_H], L[P_W], L[P_C]
+        if kind == CONV:
+            conv_forward(fn, L, Abuf, Zbuf, Cbuf, L[P_COLS], P, m)
+            rows, n = m * L[P_OH] * L[P_OW], L[P_O]
+        elif kind == DENSE:
+            _dense_forward(fn, L, Abuf, L[P_AIN], Zbuf, Abuf, P, m, C, L[P_O])
+            rows, n = m, L[P_O]
+        elif kind == MAXPOOL:
+            max_pool_forward(Abuf, L[P_AIN], m, H, W, C, L[P_KH], L[P_KW], L[P_SH], L[P_SW],
+                             L[P_OH], L[P_OW], Abuf, L[P_AOUT], Ibuf, L[P_IDX])
+            continue
+        elif kind == AVGPOOL:
+            avg_pool_forward(Abuf, L[P_AIN], m, H, W, C, L[P_KH], L[P_KW], L[P_SH], L[P_SW],
+                             L[P_OH], L[P_OW], Abuf, L[P_AOUT])
+            continue
+        else:
+            flatten_forward(Abuf, L[P_AIN], m, H, W, C, Abuf, L[P_AOUT])
+            continue
+        if layer < n_layers - 1 or last_act:
+            K._activate(L[P_ACT], slopes[layer], Zbuf, L[P_ZOFF], Abuf, L[P_AOUT], rows, n)
+
+
+# -- one epoch ---------------------------------------------------------------------------------
+@jit
+def train_conv_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0, plan, slopes,
+                     P, G, S1, S2, Abuf, Zbuf, Dbuf, Cbuf, DCbuf, Ibuf, Ybuf, losses, wb, coef,
+                     loss_code, from_logits, mean, opt, hyper, gemm_fn):
+    """``training.fit``'s epoch on the rows ``order`` of X (flat channels-last samples) in
+    batches of ``batch_size``: forward (``forward_layers``), the loss and its gradient, then
+    backward layer by layer, each layer's parameters updated by the optimizer (``_update``) as
+    soon as its delta has been passed down. Returns the epoch loss as fit defines it."""
+    K.wide_vectors()
+    n_samples = order.shape[0]
+    n_layers = plan.shape[0]
+    last = n_layers - 1
+    d_in = X.shape[1]
+    n_out = Y.shape[1]
+    weighted = weights.shape[0] > 0
+    nesterov = hyper[K.H_NESTEROV] != 0
+    l2 = hyper[K.H_L2]
+    decay = hyper[K.H_DECAY] != 0 or l2 != 0
+    total = 0.0
+    step = 0
+    for start in range(0, n_samples, batch_size):
+        m = min(batch_size, n_samples - start)
+        share = 0.0
+        for r in range(m):
+            j = order[start + r]
+            x, xb = X[j], Abuf[r * d_in:r * d_in + d_in]
+            for c in range(d_in):
+                xb[c] = x[c]
+            y, yb = Y[j], Ybuf[r]
+            for c in range(n_out):
+                yb[c] = y[c]
+            if weighted:
+                wb[r] = weights[j]
+                share += weights[j]
+        forward_layers(plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, m, gemm_fn, not from_logits)
+        Lz = plan[last]
+        zl, al = Lz[P_ZOFF], Lz[P_AOUT]
+        # the output's gradient goes where the last layer's dA lives (Dbuf mirrors Abuf)
+        if from_logits:
+            K._loss(loss_code, Zbuf, zl, Ybuf, Dbuf, al, losses, m, n_out)
+        else:
+            K._loss(loss_code, Abuf, al, Ybuf, Dbuf, al, losses, m, n_out)
+        value = K._reduce_loss(losses, Dbuf, al, wb, weighted, mean, m, n_out, coef)
+        K._coefficients(hyper, lrs[step], t0 + step + 1, coef)
+        if l2 != 0:  # fit's l2 at the weights this batch was computed with
+            sq = 0.0
+            for layer in range(n_layers):
+                L = plan[layer]
+                if L[P_KIND] == CONV or L[P_KIND] == DENSE:
+                    w0 = L[P_WOFF]
+                    size = L[P_C] * L[P_O] * L[P_KH] * L[P_KW]
+                    for i in range(size):
+                        sq += P[w0 + i] * P[w0 + i]
+            total += 0.5 * l2 * sq / n_samples
+            coef[K.C_DECAY] = hyper[K.H_DECAY] + l2 / m
+        for layer in range(last, -1, -1):
+            L = plan[layer]
+            kind = L[P_KIND]
+            H, W, C, O = L[P_H], L[P_W], L[P_C], L[P_O]
+            a_in, d0 = L[P_AIN], L[P_AOUT]
+            if kind == DENSE:
+                if layer < last or not from_logits:
+                    K._activation_backward(L[P_ACT], slopes[layer], Zbuf, L[P_ZOFF], Abuf, d0,
+                                           Dbuf, d0, m, O)
+                if layer > 0:
+                    K._mm_nt(gemm_fn, Dbuf, d0, P, L[P_WOFF], Dbuf, a_in, m, C, O)
+                K._mm_tn(gemm_fn, Abuf, a_in, Dbuf, d0, G, L[P_WOFF], m, C, O)
+                if L[P_BIAS] == K.TRAINABLE_BIAS:
+                    K._column_sums(Dbuf, d0, G, L[P_BOFF], m, O)
+            elif kind == CONV:
+                conv_backward(gemm_fn, L, Dbuf, a_in, Zbuf, Abuf, Cbuf, L[P_COLS], DCbuf, P, G, m,
+                              slopes[layer], layer > 0)
+            elif kind == MAXPOOL:
+                max_pool_backward(Dbuf, d0, Ibuf, L[P_IDX], m, H, W, C, L[P_KH], L[P_KW], L[P_SH],
+                                  L[P_SW], L[P_OH], L[P_OW], Dbuf, a_in)
+                continue
+            elif kind == AVGPOOL:
+                avg_pool_backward(Dbuf, d0, m, H, W, C, L[P_KH], L[P_KW], L[P_SH], L[P_SW],
+                                  L[P_OH], L[P_OW], Dbuf, a_in)
+                continue
+            else:
+                flatten_backward(Dbuf, d0, m, H, W, C, Dbuf, a_in)
+                continue
+            w0 = L[P_WOFF]
+            K._update(opt, P, G, S1, S2, w0, C * O * L[P_KH] * L[P_KW], coef, nesterov, decay)
+            if L[P_BIAS] == K.TRAINABLE_BIAS:
+                K._update(opt, P, G, S1, S2, L[P_BOFF], O, coef, nesterov, False)
+        if mean:
+            value *= (share if weighted else m) / w_total
+        total += value
+        step += 1
+    return total
+
+
+@kernel(nogil=True)
+def forward_conv(X, plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, chunk, fn, Out):
+    """Inference: the rows of X (flat channels-last samples) through every plan row, ``chunk``
+    at a time through the same buffers; the outputs into Out."""
+    n = X.shape[0]
+    d_in = X.shape[1]
+    L = plan[plan.shape[0] - 1]
+    n_out, a_out = L[P_O], L[P_AOUT]
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        src = X[start:start + m].reshape(m * d_in)
+        dst = Abuf[0:m * d_in]
+        for i in range(m * d_in):
+            dst[i] = src[i]
+        forward_layers(plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, m, fn, True)
+        out = Out[start:start + m].reshape(m * n_out)
+        res = Abuf[a_out:a_out + m * n_out]
+        for i in range(m * n_out):
+            out[i] = res[i]
+    return n
+
+
+# -- the runner ----------------------------------------------------------------------------------
+class _Plan:
+    """The plan rows of a network for batches of ``rows`` samples, the flat buffers' sizes, and
+    where each parameter sits in the flat parameter buffer (with its kernel layout)."""
+
+    def __init__(self, network, rows: int, keep_cols: bool = True):
+        from .runner import _aligned, activation_code
+
+        n_layers = len(network.layers)
+        self.plan = np.zeros((n_layers, N_PLAN), np.int64)
+        self.slopes = np.zeros(n_layers)
+        self.arrays = []  # (name, layer, offset, kernel-layout shape, to_kernel, to_public)
+        p_off = a_end = z_end = c_end = i_end = dc = 0
+        a_off = 0  # the network's input at 0
+        a_end = rows * network.layers[0].n_inputs
+        for l, layer in enumerate(network.layers):
+            row = self.plan[l]
+            kind = KINDS[type(layer)]
+            row[P_KIND] = kind
+            row[P_AIN] = a_off
+            a_out = _aligned(a_end)
+            row[P_AOUT] = a_out
+            a_end = a_out + rows * layer.n_outputs
+            if isinstance(layer, Dense):
+                row[P_C], row[P_H], row[P_W], row[P_O] = layer.n_inputs, 1, 1, layer.n_outputs
+                row[P_OH] = row[P_OW] = row[P_KH] = row[P_KW] = 1
+            else:
+                C, H, W = layer.input_shape
+                row[P_C], row[P_H], row[P_W] = C, H, W
+                if kind != FLATTEN:
+                    O, oh, ow = layer.output_shape
+                    row[P_O], row[P_OH], row[P_OW] = O, oh, ow
+                if kind == CONV:
+                    (row[P_KH], row[P_KW]), (row[P_SH], row[P_SW]) = layer.kernel_size, layer.stride
+                    row[P_PH], row[P_PW] = layer.padding
+                elif kind in (MAXPOOL, AVGPOOL):
+                    (row[P_KH], row[P_KW]), (row[P_SH], row[P_SW]) = layer.pool_size, layer.stride
+            if kind in (CONV, DENSE):
+                row[P_ACT], self.slopes[l] = activation_code(layer.activation)
+                row[P_BIAS] = (K.NO_BIAS if "b" not in layer.params else
+                               K.FROZEN_BIAS if "b" in layer.frozen else K.TRAINABLE_BIAS)
+                row[P_ZOFF] = _aligned(z_end)
+                z_end = row[P_ZOFF] + rows * layer.n_outputs
+                p_off = _aligned(p_off)
+                row[P_WOFF] = p_off
+                W_ = layer.params["W"]
+                if kind == CONV:
+                    O, C, kh, kw = W_.shape
+                    shape = (kh, kw, C, O)
+                    self.arrays.append(("W", layer, p_off, shape, (2, 3, 1, 0), (3, 2, 0, 1)))
+                    cols = rows * row[P_OH] * row[P_OW] * kh * kw * C
+                    row[P_COLS] = _aligned(c_end) if keep_cols else 0
+                    c_end = row[P_COLS] + cols
+                    dc = max(dc, cols)
+                else:
+                    self.arrays.append(("W", layer, p_off, W_.shape, None, None))
+                p_off += W_.size
+                if "b" in layer.params:
+                    p_off = _aligned(p_off)
+                    row[P_BOFF] = p_off
+                    self.arrays.append(("b", layer, p_off, layer.params["b"].shape, None, None))
+                    p_off += layer.params["b"].size
+                else:
+                    row[P_BOFF] = -1
+            if kind == MAXPOOL:
+                row[P_IDX] = _aligned(i_end)
+                i_end = row[P_IDX] + rows * layer.n_outputs
+            a_off = a_out
+        self.n_params, self.a_size, self.z_size = p_off, a_end, z_end
+        self.c_size, self.dc_size, self.i_size = c_end, dc, i_end
+
+    def views(self, flat, arrays):
+        """(array, its block of ``flat`` in the kernel's layout, seen in the array's layout) for
+        each per-parameter array (``self.arrays`` order; None = skipped)."""
+        pairs = []
+        for (name, _, offset, shape, _, back), a in zip(self.arrays, arrays):
+            if a is None:
+                continue
+            block = flat[offset:offset + a.size].reshape(shape)
+            pairs.append((a, block if back is None else block.transpose(back)))
+        return pairs
+
+
+def largest_gemm_macs(network, rows: int) -> int:
+    """Multiply-adds of the largest product of a batch of ``rows`` samples."""
+    largest = 0
+    for layer in network.layers:
+        if isinstance(layer, Conv2D):
+            O, C, kh, kw = layer.params["W"].shape
+            largest = max(largest, rows * layer.output_shape[1] * layer.output_shape[2] * kh * kw * C * O)
+        elif isinstance(layer, Dense):
+            largest = max(largest, rows * layer.n_inputs * layer.n_outputs)
+    return largest
+
+
+class ConvRunner:
+    """``runner.EpochRunner``'s counterpart for conv networks: flat buffers built once per fit,
+    each epoch one call of ``train_conv_epoch``, parameters and optimizer slots copied in before
+    and out after (so the numpy path can take over between epochs). ``layer.grads`` are not
+    filled."""
+
+    def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None, l2: float = 0.0):
+        from .runner import LOSS_CODES, OPTIMIZER_CODES, aligned_zeros, optimizer_state
+
+        dtype = network.dtype
+        self.network, self.optimizer = network, optimizer
+        n = X.shape[0]
+        self.X = np.ascontiguousarray(X, dtype).reshape(n, -1)
+        self.Y = np.ascontiguousarray(Y, dtype)
+        self.n, self.batch_size = n, batch_size
+        self.n_batches = -(-n // batch_size)
+        rows = max(1, min(batch_size, n))
+        self.layout = lay = _Plan(network, rows)
+        self.params = [p for _, p in network.named_parameters()]
+        self.P = aligned_zeros(lay.n_params, dtype)
+        self.G = aligned_zeros(lay.n_params, dtype)
+        self.Abuf = aligned_zeros(lay.a_size, dtype)
+        self.Dbuf = aligned_zeros(lay.a_size, dtype)
+        self.Zbuf = aligned_zeros(max(lay.z_size, 1), dtype)
+        self.Cbuf = aligned_zeros(max(lay.c_size, 1), dtype)
+        self.DCbuf = aligned_zeros(max(lay.dc_size, 1), dtype)
+        self.Ibuf = np.zeros(lay.i_size, np.int32)
+        self.Ybuf = aligned_zeros((rows, network.n_outputs), dtype)
+        self.losses = np.zeros(rows)
+        self.wb = np.zeros(rows if weights is not None else 0)
+        self.coef = np.zeros(K.N_COEF, dtype)
+        self.weights = np.zeros(0) if weights is None else np.ascontiguousarray(weights, np.float64)
+        self.w_total = float(np.sum(self.weights)) if weights is not None else float(n)
+        self.loss_code = LOSS_CODES[type(loss)]
+        self.from_logits = bool(loss.from_logits)
+        self.mean = loss.reduction == "mean"
+        self.opt = OPTIMIZER_CODES[type(optimizer)]
+        params, _ = network.trainable()
+        self.hyper, slots = optimizer_state(optimizer, params, dtype, l2)
+        ids = [id(p) for p in params]
+        self.slots = [[dict(zip(ids, arrays)).get(id(p)) for p in self.params] for arrays in slots]
+        self.S = [aligned_zeros(lay.n_params if k < len(self.slots) else 0, dtype) for k in range(2)]
+        self.uses_blas = largest_gemm_macs(network, rows) >= K.BLAS_MIN_MACS
+        self.gemm_fn = (blas.gemm_address(dtype) or 0) if self.uses_blas else 0
+        self._param_views = lay.views(self.P, self.params)
+        self._slot_views = [lay.views(flat, arrays) for flat, arrays in zip(self.S, self.slots)]
+        self._arange = np.arange(n, dtype=np.int64)
+
+    def _learning_rates(self) -> np.ndarray:
+        opt = self.optimizer
+        if type(opt.schedule) is Constant:
+            return np.full(self.n_batches, opt.schedule.lr, dtype=self.network.dtype)
+        rates = [opt.schedule.lr_at(opt.t + i) for i in range(self.n_batches)]
+        return np.asarray(rates, dtype=self.network.dtype).reshape(self.n_batches)
+
+    def run_epoch(self, rng=None) -> float:
+        """One epoch, shuffled by ``rng.permutation(n)`` when rng is given (the numpy path's
+        draw); returns the epoch loss and advances ``optimizer.t``."""
+        order = rng.permutation(self.n) if rng is not None else self._arange
+        return self._run(order, self._learning_rates())
+
+    def _run(self, order, lrs) -> float:
+        from .runner import copy_in, copy_out
+
+        copy_in(self._param_views)
+        for pairs in self._slot_views:
+            copy_in(pairs)
+        lay = self.layout
+        total = train_conv_epoch(
+            self.X, self.Y, np.ascontiguousarray(order, np.int64), self.batch_size, self.weights,
+            self.w_total, np.ascontiguousarray(lrs, self.network.dtype), self.optimizer.t,
+            lay.plan, lay.slopes, self.P, self.G, self.S[0], self.S[1], self.Abuf, self.Zbuf,
+            self.Dbuf, self.Cbuf, self.DCbuf, self.Ibuf, self.Ybuf, self.losses, self.wb,
+            self.coef, self.loss_code, self.from_logits, self.mean, self.opt, self.hyper,
+            self.gemm_fn)
+        copy_out(self._param_views)
+        for pairs in self._slot_views:
+            copy_out(pairs)
+        self.optimizer.t += len(lrs)
+        return float(total)
+
+    def warm_up(self) -> None:
+        """Compile (or load from the disk cache) the kernel for these types without training."""
+        self._run(np.zeros(0, np.int64), np.zeros(0, self.network.dtype))
+
+
+PREDICT_CHUNK = 256
+
+
+def predict(network, X, chunk: int = PREDICT_CHUNK) -> np.ndarray:
+    """Outputs for a prepared channels-last batch X (n, H, W, C) of ``network.dtype``: the
+    compiled forward (``forward_conv``), ``chunk`` samples at a time, in two threads of its own
+    when BLAS may use two (each on one BLAS thread), as ``forward.forward_chunked`` does."""
+    from .runner import copy_in
+    from .threads import blas_thread_count, one_blas_thread
+
+    dtype = network.dtype
+    n = X.shape[0]
+    X2 = np.ascontiguousarray(X, dtype).reshape(n, -1)
+    Out = np.empty((n, network.n_outputs), dtype)
+    if n == 0:
+        return Out
+    rows = max(1, min(chunk, n))
+    lay = _Plan(network, rows, keep_cols=False)
+    P = np.zeros(lay.n_params, dtype)
+    copy_in(lay.views(P, [p for _, p in network.named_parameters()]))
+    fn = blas.gemm_address(dtype) or 0
+    workers = min(blas_thread_count(), -(-n // rows), 4)
+
+    def run(lo, hi):
+        A = np.zeros(lay.a_size, dtype)
+        Z = np.zeros(max(lay.z_size, 1), dtype)
+        C = np.zeros(max(lay.dc_size, 1), dtype)
+        forward_conv(X2[lo:hi], lay.plan, lay.slopes, P, A, Z, C, np.zeros(0, np.int32), rows, fn,
+                     Out[lo:hi])
+
+    if workers <= 1:
+        run(0, n)
+        return Out
+    import threading
+
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    with one_blas_thread():
+        threads = [threading.Thread(target=run, args=(lo, hi)) for lo, hi in zip(bounds, bounds[1:])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return Out

@@ -231,9 +231,15 @@ class _Reported(BaseEstimator):
 
         start = time.perf_counter()
         try:
-            with warnings.catch_warnings():  # a short max_iter is the point of a quick search
-                warnings.simplefilter("ignore", ConvergenceWarning)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                warnings.simplefilter("ignore", ConvergenceWarning)  # short max_iter: a quick search
                 self.estimator_ = clone(self.estimator).fit(X, y)
+            # the estimator ends training cleanly on Ctrl-C and says so; in a search, Ctrl-C stops the search
+            if any(str(w.message).startswith("training interrupted (Ctrl-C)") for w in caught):
+                raise KeyboardInterrupt
+            for w in caught:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         except Exception as exc:
             if self.reporter is not None:
                 self.reporter.send({"setting": self._setting(), "fold": None, "score": None,

@@ -297,13 +297,21 @@ class Network:
         """Outputs, as ``forward``; a 2-D batch of more than ``PREDICT_CHUNK`` rows through a
         network of Dense layers goes through in chunks with preallocated buffers (issue 6:
         ``backprop.fast.forward``, which also checks X for NaN and infinity on the way), and
-        then the layers keep no activations for ``backward``."""
+        then the layers keep no activations for ``backward``. Such a batch through a conv
+        network takes the compiled forward of ``backprop.fast.conv`` where it applies (issue 21;
+        not with BACKPROP_FAST=0), and keeps no activations either."""
         X2, was_1d = self._as_input("X", X, finite=False)
         if X2.shape[0] > PREDICT_CHUNK and self.is_dense:
             from .fast.forward import forward_chunked
 
             return forward_chunked(self, X2, PREDICT_CHUNK, check="X")
         check_finite("X", X2)
+        if X2.shape[0] > PREDICT_CHUNK and not self.is_dense:
+            from .fast.conv import predict_if_supported  # issue 21: the compiled conv forward
+
+            out = predict_if_supported(self, X2)
+            if out is not None:
+                return out
         out = self.forward_batch(X2)
         return out[0] if was_1d else out
 

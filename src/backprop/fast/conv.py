@@ -45,7 +45,7 @@ from . import kernels as K
 from .kernels import jit, kernel
 
 __all__ = ["ConvRunner", "unsupported", "is_conv_network", "forward_conv", "predict",
-           "largest_gemm_macs"]
+           "predict_if_supported", "largest_gemm_macs"]
 
 CONV, MAXPOOL, AVGPOOL, FLATTEN, DENSE = 0, 1, 2, 3, 4
 KINDS = {Conv2D: CONV, MaxPool2D: MAXPOOL, AvgPool2D: AVGPOOL, Flatten: FLATTEN, Dense: DENSE}
@@ -686,3 +686,14 @@ def predict(network, X, chunk: int = PREDICT_CHUNK) -> np.ndarray:
         for t in threads:
             t.join()
     return Out
+
+
+def predict_if_supported(network, X):
+    """``predict``'s outputs for a prepared, checked batch, or None when the compiled forward
+    does not apply (numba missing, BACKPROP_FAST=0, or a layer or activation it lacks): then the
+    caller runs the numpy layers."""
+    from . import available, switched_off
+
+    if switched_off() or not available() or unsupported(network) is not None:
+        return None
+    return predict(network, X)

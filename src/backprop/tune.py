@@ -507,15 +507,23 @@ def to_model(pipe, task: str, features: list[str], target: str, encoder=None):
     and scale, the target's for regression, and the MLP's layers. A two-class MLP's one logistic
     output z becomes a softmax over (0, z): softmax(0, z)[1] = sigmoid(z), so the probabilities
     are the same and the file reads like any ``backprop train`` model."""
-    from .layers import Dense
-    from .network import Network
-    from .preprocessing import Preprocessor, Standardizer
+    from .preprocessing import Standardizer
 
     if task == "classify":
         scale, mlp, target_scaler = pipe.named_steps["scale"], pipe.named_steps["mlp"], None
     else:
         scale, mlp = pipe.regressor_.named_steps["scale"], pipe.regressor_.named_steps["mlp"]
         target_scaler = Standardizer(pipe.transformer_.mean_, pipe.transformer_.scale_)
+    return model_from_parts(mlp, task, features, target, Standardizer(scale.mean_, scale.scale_),
+                            encoder=encoder, target_scaler=target_scaler)
+
+
+def model_from_parts(mlp, task: str, features, target, scaler, encoder=None, target_scaler=None):
+    """(Network, Preprocessor) from a fitted MLP estimator and its Standardizers (see to_model)."""
+    from .layers import Dense
+    from .network import Network
+    from .preprocessing import Preprocessor
+
     layers = list(mlp._network().layers)
     if task == "classify" and mlp.out_activation_ == "logistic":
         last = layers[-1]
@@ -525,8 +533,7 @@ def to_model(pipe, task: str, features: list[str], target: str, encoder=None):
         two.params["b"] = np.concatenate([np.zeros_like(b), b])
         layers[-1] = two
     network = Network(layers, loss="softmax_cross_entropy" if task == "classify" else "mse")
-    pre = Preprocessor(task, list(features), target, Standardizer(scale.mean_, scale.scale_),
-                       encoder=encoder, target_scaler=target_scaler)
+    pre = Preprocessor(task, list(features), target, scaler, encoder=encoder, target_scaler=target_scaler)
     return network, pre
 
 

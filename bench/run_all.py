@@ -64,13 +64,93 @@ def check_targets(name: str, rows, ours: str) -> list[str]:
     return lines
 
 
+CNN_SECTION = "## Conv networks (issue 21)"
+
+
+def _ratio_line(ok: bool, text: str, per_round) -> str:
+    line = f"- {'MET' if ok else 'NOT MET'}: {text}"
+    if per_round:
+        line += f"; round by round {min(per_round):.2f}-{max(per_round):.2f}x"
+    return line
+
+
+def cnn_section(quick: bool = False) -> str:
+    """W4 and W5 (issue 21): the tables and each target met or not, as one markdown section."""
+    import w4_digits_cnn as w4
+    import w5_mnist_cnn as w5
+
+    lines = [CNN_SECTION, "",
+             "W4 and W5 run PyTorch in this process, round-robin with ours at 1 and 2 threads; each target is",
+             "against PyTorch's faster setting in that run. `.venv/bin/python bench/run_all.py --cnn-only`",
+             "reruns this section alone.", ""]
+    common.ROUNDS.clear()
+    rows = w4.run(quick=quick)
+    print_rows(w4.TITLE, rows, w4.OURS)
+    times = dict((r[0], r[1]) for r in rows)
+    targets = []
+    for name, limit in (("float32", 0.4), ("float64", 0.5)):
+        ours = f"backprop fit() {name} (compiled conv epoch)"
+        peer = w4.faster_torch(rows, name)
+        floor = next(k for k in times if k.startswith(f"floor {name}"))
+        if peer:
+            r = times[ours] / times[peer]
+            targets.append(_ratio_line(r <= limit, f"W4 {name} epoch {r:.2f}x {peer}'s (target <= {limit}x)",
+                                       common.round_ratios(rows, ours, peer)))
+        r = times[ours] / times[floor]
+        targets.append(_ratio_line(r <= 3, f"W4 {name} {r:.2f}x the GEMM-only floor (target <= 3x)",
+                                   common.round_ratios(rows, ours, floor)))
+    lines += [f"### {w4.TITLE}", "", table(rows, w4.OURS), ""]
+    common.ROUNDS.clear()
+    rows5, prows = w5.run(quick=quick)
+    print_rows(w5.TITLE, rows5, w5.OURS)
+    print_rows("W5 predict", prows, w5.PREDICT_OURS)
+    t5, p5 = dict((r[0], r[1]) for r in rows5), dict((r[0], r[1]) for r in prows)
+    peers = [k for k in t5 if k.startswith("PyTorch")]
+    if peers:
+        peer = min(peers, key=t5.get)
+        r = t5[peer] / t5[w5.OURS]
+        targets.append(_ratio_line(r >= 1.5, f"W5 training {r:.2f}x faster than {peer} (target >= 1.5x)",
+                                   common.round_ratios(rows5, peer, w5.OURS)))
+        ppeer = min((k for k in p5 if k.startswith("PyTorch")), key=p5.get)
+        r = p5[ppeer] / p5[w5.PREDICT_OURS]
+        targets.append(_ratio_line(r >= 1.0, f"W5 predict {r:.2f}x faster than {ppeer} (target >= 1x)", None))
+    rss = w5.peak_rss()
+    lines += [f"### {w5.TITLE}", "", f"Training: {w5.TRAIN_ROWS} of the 60,000 samples per timed call (a full "
+              "epoch is too slow to repeat on 2 shared cores), times scaled to 60,000.", "",
+              table(rows5, w5.OURS), "", "Predict, all 60,000 images:", "", table(prows, w5.PREDICT_OURS), "",
+              f"- W5 peak RSS (VmHWM of a fresh process making the data, X {60000 * 784 * 4 / 2**20:.0f} MiB "
+              f"float32, and training {w5.TRAIN_ROWS} samples): {rss:.0f} MiB", ""]
+    print("\n".join(targets))
+    return "\n".join(lines[:5] + ["Targets:", "", *targets, ""] + lines[5:])
+
+
+def write_cnn_section(path, section: str) -> None:
+    """Replace (or append) the conv section of the benchmarks page, atomically."""
+    from backprop.io import atomic_write_bytes
+
+    text = Path(path).read_text() if Path(path).exists() else "# Benchmarks\n"
+    if CNN_SECTION in text:
+        head, rest = text.split(CNN_SECTION, 1)
+        tail = rest[rest.find("\n## ") + 1:] if "\n## " in rest else ""
+        text = head + section.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    atomic_write_bytes(path, text.encode())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer samples and epochs")
     parser.add_argument("--install-torch", action="store_true", help="pip install torch==2.13.0 if missing")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--cnn-only", action="store_true",
+                        help="run W4 and W5 only and rewrite their section of the page")
     args = parser.parse_args(argv)
     ensure_torch(args.install_torch)
+    if args.cnn_only:
+        write_cnn_section(args.out, cnn_section(args.quick))
+        print(f"wrote {args.out}")
+        return 0
 
     import startup
     import w1_digits_per_sample as w1
@@ -146,6 +226,7 @@ def main(argv=None) -> int:
     from backprop.io import atomic_write_bytes
 
     atomic_write_bytes(args.out, "\n".join(text).encode())
+    write_cnn_section(args.out, cnn_section(args.quick))
     print(f"wrote {args.out}")
     return 0
 

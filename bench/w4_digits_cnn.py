@@ -16,7 +16,7 @@ from w1_digits_per_sample import data
 
 OURS = "backprop fit() float32 (compiled conv epoch)"
 TITLE = "W4: digits CNN 1x8x8 (conv16-pool-conv32-pool-64-10), batch 32, SGD momentum 0.9 (1347 samples)"
-REPS = 7
+REPS = 5
 BATCH = 32
 LR, MOMENTUM = 0.01, 0.9
 

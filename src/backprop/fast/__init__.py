@@ -17,6 +17,11 @@ The rule (``why_not`` returns the reason it does not apply, or None):
 - no callback overrides ``on_batch_end`` (callbacks then run once per epoch, as before);
 - numba can be imported, and the environment variable ``BACKPROP_FAST`` is not ``0``.
 
+Conv networks (any layer other than Dense: Conv2D, MaxPool2D, AvgPool2D, Flatten, Dense, the last
+one Dense) follow the same rule with ``conv.unsupported`` and train in ``conv.ConvRunner``
+(``conv.train_conv_epoch``: one kernel per concern, each the twin of a numpy layer, see
+``conv.py``); ``Network.predict`` runs large batches through ``conv.forward_conv``.
+
 Any batch size is fine. ``runner.EpochRunner`` runs each epoch in one compiled kernel
 (``kernels.train_online`` for per-sample plain SGD, loops only; ``kernels.train_epoch``
 otherwise, whose BLAS-sized products call numpy's own gemm through its address, ``blas.py``).

@@ -5,12 +5,13 @@ BLAS pinned to 1 thread), and (d) in 2 local joblib processes. Reports wall time
 of 2 workers over 1, and the overhead per fit of each search over the plain loop. Every worker
 process is warmed by a small fit first (imports and numba's disk cache in the worker processes).
 
-    .venv/bin/python bench/tune_scaling.py [--settings 48] [--cv 3]
+    .venv/bin/python bench/tune_scaling.py [--cv 3] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import builtins
 import os
 import time
 import warnings
@@ -20,7 +21,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # one thread per worker process: no oversubscription
 
 import numpy as np  # noqa: E402
-from common import machine, versions  # noqa: E402
+from common import ROOT, machine, versions  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
@@ -66,6 +67,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cv", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write", action="store_true",
+                        help="replace this section of docs/benchmarks.md (between its markers)")
     args = parser.parse_args()
     X, y = load_digits(return_X_y=True)
     grid = tune.parse_grid(GRID)
@@ -84,6 +87,8 @@ def main():
     same = sorted(np.round([r["mean_score"] for r in r1.rows], 12)) == sorted(np.round([r["mean_score"] for r in r2.rows], 12))
     loop_means = np.asarray(loop_scores).reshape(len(settings), args.cv).mean(axis=1)
     same_loop = sorted(np.round(loop_means, 12)) == sorted(np.round([r["mean_score"] for r in r1.rows], 12))
+    out = []
+    print = lambda line="": out.append(str(line))  # noqa: E731 (the section's lines, shown and written below)
     print(f"## {TITLE}\n")
     print(f"{len(settings)} settings x {args.cv} folds = {n_fits} fits on the digits ({len(y)} rows, 64 features); "
           f"grid `{GRID}`, seed {args.seed}.\n")
@@ -99,6 +104,24 @@ def main():
           f"the same as the plain loop: {same_loop}.")
     m, v = machine(), versions()
     print(f"\nmachine: {m}; versions: {v}")
+    text = "\n".join(out)
+    builtins.print(text)
+    if args.write:
+        write_section(ROOT / "docs" / "benchmarks.md", text)
+
+
+def write_section(path, text: str) -> None:
+    """Replace the page's section between the tune-scaling markers (or append it), atomically."""
+    from backprop.io import atomic_write_bytes
+
+    start, end = "<!-- tune-scaling:start -->", "<!-- tune-scaling:end -->"
+    page = path.read_text(encoding="utf-8")
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in page and end in page:
+        page = page[:page.index(start)] + block + page[page.index(end) + len(end):]
+    else:
+        page = page.rstrip("\n") + "\n\n" + block + "\n"
+    atomic_write_bytes(path, page.encode())
 
 
 if __name__ == "__main__":

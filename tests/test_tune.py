@@ -92,15 +92,19 @@ def test_check_candidates_names_the_invalid_value():
 
 
 def test_cli_invalid_grid_fails_before_any_fit(tmp_path, capsys):
-    """The CLI refuses an invalid value with one line (exit 1), before the search starts."""
+    """The CLI refuses an invalid value or an unknown name with one line (exit 2, usage), before the
+    search starts."""
     data = _iris_csv(tmp_path / "iris.csv")
     code = main(["tune", str(data), "--target", "species", "--grid", "hidden=8 solver=adamw",
                  "--out", str(tmp_path / "m.safetensors"), "--workers", "1"])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2
     assert "solver=adamw" in err and "'adam'" in err and "Traceback" not in err
     assert "grid search:" not in err  # the search never started
     assert not (tmp_path / "m.safetensors").exists()
+    code = main(["tune", str(data), "--target", "species", "--grid", "hiden=8", "--out", str(tmp_path / "m.safetensors")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "unknown parameter 'hiden'" in err[0]
 
 
 # -- local search ---------------------------------------------------------------------------------

@@ -63,12 +63,20 @@ def run(args) -> int:
     from .. import tune
     from .train import _read_task
 
+    from .._validation import BackpropError
+
     _check_outputs(args)
-    grid = tune.parse_grid(args.grid)
+    try:
+        grid = tune.parse_grid(args.grid)
+    except BackpropError as exc:
+        return _usage_error(exc)
     table = load_data(args)
     task, features, encoder, X, y = _read_task(table, args)
     settings = tune.candidates(grid, args.search, args.n_iter, args.seed)
-    tune.check_candidates(task, settings, args.seed)  # every setting checked before any fit
+    try:
+        tune.check_candidates(task, settings, args.seed)  # every setting checked before any fit
+    except BackpropError as exc:
+        return _usage_error(exc)
     if args.search == "random" and args.n_iter > len(settings):
         note(f"--n-iter {args.n_iter} is more than the grid's {len(settings)} settings; trying them all")
     workers = args.workers or (os.cpu_count() or 1)
@@ -122,6 +130,12 @@ def run(args) -> int:
     print(f"best: {_shown(best['setting'])} ({metric} {best['mean_score']:.4f} +- {best['std_score']:.4f})")
     print(f"model: {args.out} ({network.title}, refitted on all {table.n_rows} rows)")
     return 0
+
+
+def _usage_error(exc) -> int:
+    """A bad --grid is a usage error: one line, exit 2 (like argparse's)."""
+    print(f"backprop: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    return 2
 
 
 class _FitBar:

@@ -389,19 +389,29 @@ def test_divergence_is_reported_never_silent():
         try:
             est.fit(X * 1e3, y * 1e3)
         except BackpropError as exc:
-            assert "non-finite weights" in str(exc)
+            assert "non-finite parameter weights" in str(exc)
             return
     assert any("diverged" in str(w.message) and "complete iteration" in str(w.message)
                for w in caught if w.category is ConvergenceWarning)
     assert all(np.all(np.isfinite(w)) for w in est.coefs_ + est.intercepts_)
 
 
-def test_verbose_reports_progress_on_stderr_not_stdout(capsys):
-    """verbose=True shows one line per epoch on stderr (a tqdm bar on a terminal); stdout stays clean."""
+def test_verbose_progress_reports_on_stderr_not_stdout(capsys):
+    """verbose="progress" shows one line per epoch on stderr (a tqdm bar on a terminal); stdout stays clean."""
     X, y = iris()
-    MLPClassifier((4,), max_iter=3, verbose=True, random_state=0).fit(X, y)
+    MLPClassifier((4,), max_iter=3, verbose="progress", random_state=0).fit(X, y)
     out, err = capsys.readouterr()
     assert out == "" and err.count("epoch") == 3 and "loss=" in err
+
+
+def test_verbose_true_prints_scikit_learns_iteration_lines(capsys):
+    """verbose=True prints scikit-learn's "Iteration N, loss = L" on stdout, L equal to loss_curve_."""
+    X, y = iris()
+    est = MLPClassifier((4,), max_iter=3, verbose=True, random_state=0).fit(X, y)
+    out, _ = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["Iteration 1", "Iteration 2", "Iteration 3"]
+    assert [float(line.split("= ")[1]) for line in lines] == pytest.approx(est.loss_curve_, abs=1e-8)
 
 
 def test_warm_start_continues_and_refuses_new_classes():
@@ -412,7 +422,7 @@ def test_warm_start_continues_and_refuses_new_classes():
     est.fit(X, y)
     assert est.loss_curve_[:5] == first and len(est.loss_curve_) == 10
     assert est.loss_curve_[5] < first[0]
-    with pytest.raises(BackpropError, match="warm_start needs `y` to have the classes"):
+    with pytest.raises(BackpropError, match="warm_start can only be used where `y` has the same classes"):
         est.fit(X[y < 2], y[y < 2])
 
 
@@ -436,11 +446,13 @@ def test_bad_parameters_get_house_style_errors_at_fit(param, value, message):
         est.fit(X, y)
 
 
-def test_one_class_and_negative_poisson_targets_are_refused():
-    """A single class and negative targets with loss='poisson' get clear errors."""
+def test_one_class_is_fitted_and_negative_poisson_targets_are_refused():
+    """A single class fits and is always predicted (as scikit-learn); negative Poisson targets get a clear error."""
     X, y = iris()
-    with pytest.raises(BackpropError, match="at least two classes; got 1 class"):
-        MLPClassifier(max_iter=2).fit(X[:10], y[:10])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(max_iter=2, random_state=0).fit(X[:10], y[:10])
+    assert list(est.classes_) == [0] and list(est.predict(X)) == [0] * len(X)
     with pytest.raises(BackpropError, match="`y` must be non-negative for loss='poisson'"):
         MLPRegressor(loss="poisson", max_iter=2).fit(X, -y - 1.0)
 

@@ -69,6 +69,8 @@ _HIDDEN_ACTIVATIONS = tuple(sorted({"logistic", *ACTIVATIONS} - {"softmax", "exp
 # scikit-learn's names for the output activations -> the engine's
 _OUT_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax", "exp": "exp"}
 _FORMAT = "backprop.estimator"
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large values "
+               "and need to be preprocessed.")  # scikit-learn's message
 
 
 def _squared_norm(arrays) -> float:
@@ -151,6 +153,17 @@ class _SklearnRules(Callback):
                     f"{what} did not improve by tol={est.tol:g} for {est.n_iter_no_change} "
                     "consecutive epochs"
                 )
+
+
+class _VerboseLines(Callback):
+    """scikit-learn's ``verbose=True`` output: "Iteration N, loss = L" on stdout after each epoch.
+
+    The estimators are a drop-in for scikit-learn's, whose users (and whose own tests) read these
+    lines, so this adapter prints them; the engine underneath still never prints.
+    """
+
+    def on_epoch_end(self, state):
+        print(f"Iteration {state.epoch + 1}, loss = {state.logs['loss']:.8f}", flush=True)
 
 
 class _BaseMLP(BaseEstimator):
@@ -362,10 +375,7 @@ class _BaseMLP(BaseEstimator):
         else:
             self._fit_stochastic(network, X, Y, sample_weight, rs, incremental)
         if not all(np.all(np.isfinite(p)) for p in self._params()):
-            raise BackpropError(
-                "training produced non-finite weights; scale the inputs (e.g. StandardScaler) "
-                "or lower `learning_rate_init`"
-            )
+            raise BackpropError(_NON_FINITE)
         return self
 
     def _weighted(self, sample_weight, incremental):
@@ -400,11 +410,15 @@ class _BaseMLP(BaseEstimator):
         return Adam(lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
 
     def _progress(self) -> list:
+        """``verbose="progress"``: a progress bar on stderr; any other true ``verbose``:
+        scikit-learn's "Iteration N, loss = ..." lines on stdout (see _VerboseLines)."""
         if not self.verbose:
             return []
-        from .progress import ProgressBar
+        if isinstance(self.verbose, str) and self.verbose == "progress":
+            from .progress import ProgressBar
 
-        return [ProgressBar(desc=type(self).__name__)]
+            return [ProgressBar(desc=type(self).__name__)]
+        return [_VerboseLines()]
 
     def _fit_stochastic(self, network, X, Y, sample_weight, rs, incremental):
         if not incremental or not hasattr(self, "_optimizer"):
@@ -413,16 +427,17 @@ class _BaseMLP(BaseEstimator):
             raise BackpropError("partial_fit does not support early_stopping=True; use fit()")
         validation = None
         if self.early_stopping:
-            stratify = Y if self._stratify() else None
+            # as scikit-learn: stratify on the binarized labels as booleans
+            stratify = Y.astype(bool) if self._stratify() else None
             arrays = [X, Y] + ([] if sample_weight is None else [sample_weight])
             parts = train_test_split(*arrays, random_state=rs, test_size=self.validation_fraction,
                                      stratify=stratify)
             X, X_val, Y, Y_val = parts[:4]
             sample_weight, sw_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
             if X_val.shape[0] < 2:
-                raise BackpropError(
-                    f"the validation set has {X_val.shape[0]} sample(s); increase "
-                    "`validation_fraction` or use more data"
+                raise BackpropError(  # scikit-learn's wording
+                    f"The validation set is too small ({X_val.shape[0]} sample(s)). Increase "
+                    "'validation_fraction' or the size of your dataset."
                 )
             validation = (X_val, self._targets_for_score(Y_val), sw_val)
         n = X.shape[0]
@@ -463,7 +478,13 @@ class _BaseMLP(BaseEstimator):
                 )
 
     def _finish(self, history: History) -> None:
+        if getattr(history, "diverged", False) and not self.early_stopping:
+            # scikit-learn's rule and wording: weights that blew up are an error
+            raise BackpropError(_NON_FINITE + f" ({history.stop_reason})")
         if getattr(history, "diverged", False):  # the engine's divergence guard kept good weights
+            # as scikit-learn: the diverged epoch scores NaN; the best weights are restored below
+            if self.validation_scores_ is not None:
+                self.validation_scores_.append(float("nan"))
             warnings.warn(
                 f"{history.stop_reason} (the model has {self.n_iter_} complete iteration(s))",
                 ConvergenceWarning, stacklevel=4,
@@ -750,9 +771,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         else:
             classes = unique_labels(y)
             if self.warm_start and not incremental and set(classes) != set(self.classes_):
-                raise BackpropError(
-                    f"warm_start needs `y` to have the classes of the previous fit, "
-                    f"{list(self.classes_)}; got {list(classes)}"
+                raise BackpropError(  # scikit-learn's wording (its test_mlp.py matches it)
+                    "warm_start can only be used where `y` has the same classes as in the "
+                    f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
                 )
             if len(np.setdiff1d(classes, self.classes_)):
                 raise BackpropError(
@@ -760,9 +781,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                     f"`classes_` {list(self.classes_)}"
                 )
         self._y_type = self._label_binarizer.y_type_
-        if self._y_type not in ("binary", "multiclass", "multilabel-indicator") or (
-            self._y_type == "binary" and len(self.classes_) < 2 and not incremental
-        ):
+        # a single class is accepted, as scikit-learn does (its test_mlp.py fits one); it is predicted always
+        if self._y_type not in ("binary", "multiclass", "multilabel-indicator"):
             raise BackpropError(
                 f"`y` must hold at least two classes; got {len(self.classes_)} class "
                 f"({describe(self.classes_.tolist())})"
@@ -804,6 +824,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Outputs -> labels: argmax of the softmax, or a 0.5 threshold per logistic output."""
         if self._y_type == "multiclass":
             return self.classes_[np.argmax(out, axis=1)]
+        if self._y_type == "binary" and len(self.classes_) == 1:
+            return np.repeat(self.classes_, len(out))
         if self._y_type == "binary":
             return self.classes_[(out[:, 0] > 0.5).astype(int)]
         return (out > 0.5).astype(int)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import re
 import sys
 import traceback
 
@@ -41,8 +42,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)[^\s]*$", re.IGNORECASE)
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``--weights -0.5,0.25`` -> ``--weights=-0.5,0.25``: argparse reads a value that starts with
+    a minus sign and is not a plain number as an option ("expected one argument"), so a long
+    option followed by a negative number (list) is joined to it. ``--`` ends the rewriting."""
+    out: list[str] = []
+    for i, token in enumerate(argv):
+        if token == "--":
+            return out + list(argv[i:])
+        prev = out[-1] if out else ""
+        if (_NEGATIVE_VALUE.match(token) and prev.startswith("--") and "=" not in prev
+                and len(prev) > 2):
+            out[-1] = f"{prev}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors

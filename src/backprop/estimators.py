@@ -21,8 +21,9 @@ that make the results comparable with scikit-learn's live here:
 Beyond scikit-learn: more hidden activations (``leaky_relu`` and the engine's others), a ``loss``
 choice, ``class_weight``, ``validation_loss_curve_``, ``callbacks`` (the engine's Callback
 objects, for every solver), ``dtype``, ``save``/``load`` through :mod:`backprop.io`, and Ctrl-C,
-which ends training cleanly and keeps the model (with a warning). ``verbose`` shows a progress
-bar on stderr instead of printing to stdout. Nothing here prints.
+which ends training cleanly and keeps the model (with a warning). ``verbose=True`` prints
+scikit-learn's "Iteration N, loss = L" lines on stdout (its users and its tests read them);
+``verbose="progress"`` shows the engine's progress bar on stderr instead. Nothing else prints.
 """
 
 from __future__ import annotations

@@ -77,6 +77,9 @@ def add_arguments(parser):
     out.add_argument("--digits", type=int, default=9, help="decimals shown (default 9, as the seed)")
     out.add_argument("--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     out.add_argument("--diagram", metavar="FILE", help="also draw the network before/after to FILE (.png or .svg)")
+    from ._explain_conv import add_conv_arguments
+
+    add_conv_arguments(parser)  # --conv and its options (commands/_explain_conv.py)
 
 
 def _is_default_example(args) -> bool:
@@ -167,7 +170,10 @@ def _derivation(args):
 def run(args) -> int:
     from .._validation import check_int
     from ..io import atomic_write_bytes
+    from ._explain_conv import run_conv, wants_conv
 
+    if wants_conv(args):
+        return run_conv(args)
     digits = check_int("digits", args.digits)
     if args.format == "html" or args.steps is not None:
         _check_page_options(args)

@@ -412,8 +412,13 @@ def _wrap(text: str, width: int = LINE_WIDTH) -> list[str]:
 
 
 def to_text(d: Derivation, digits: int = 9) -> str:
+    return text_of(blocks(d, digits))
+
+
+def text_of(blocks_: list) -> str:
+    """Blocks as terminal text (also used by the convolution's derivation, conv_render.py)."""
     lines: list[str] = []
-    for block in blocks(d, digits):
+    for block in blocks_:
         if isinstance(block, Heading):
             if block.level == 3:
                 lines.append(f"  {block.text}")
@@ -454,8 +459,13 @@ def _tex_eq(block: Eq, aligned_env: str | None) -> str:
 
 
 def to_markdown(d: Derivation, digits: int = 9) -> str:
+    return markdown_of(blocks(d, digits))
+
+
+def markdown_of(blocks_: list) -> str:
+    """Blocks as Markdown with $$ math."""
     out_: list[str] = []
-    for block in blocks(d, digits):
+    for block in blocks_:
         if isinstance(block, Heading):
             out_.append("#" * (block.level + 1) + " " + block.text + "\n")
         elif isinstance(block, Para):
@@ -481,8 +491,13 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 
 def to_latex(d: Derivation, digits: int = 9) -> str:
     """A complete document for pdflatex (article class and amsmath only)."""
+    return latex_of(blocks(d, digits))
+
+
+def latex_of(blocks_: list) -> str:
+    """Blocks as a complete LaTeX document."""
     parts = [_PREAMBLE]
-    for block in blocks(d, digits):
+    for block in blocks_:
         if isinstance(block, Heading):
             text = tex_escape(block.text)
             if block.level == 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-CONV_OPTIONS = ("input", "kernel", "bias", "target", "stride", "padding", "pool")
+CONV_OPTIONS = ("input", "kernel", "bias", "target", "stride", "padding", "pool", "pool_stride")
 MATRIX_SYNTAX = "numbers separated by ',', rows by ';', channels by '|'"
 
 
@@ -66,19 +66,16 @@ def _bias(text: str):
 
 
 class _PoolAction(argparse.Action):
-    """--pool KIND SIZE [STRIDE]: KIND max or avg, SIZE and STRIDE an integer or HxW."""
+    """--pool KIND SIZE: KIND max or avg, SIZE an integer or HxW."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        kind = values[0].lower() if values else ""
-        if kind not in ("max", "avg") or len(values) not in (2, 3):
-            parser.error(f"argument --pool: must be 'max' or 'avg', a size and optionally a stride "
-                         f"(e.g. --pool max 2); got {' '.join(values)!r}")
+        kind, size = values[0].lower(), values[1]
+        if kind not in ("max", "avg"):
+            parser.error(f"argument --pool: KIND must be 'max' or 'avg' (e.g. --pool max 2); got {values[0]!r}")
         try:
-            size = _pair("--pool size", 1)(values[1])
-            stride = _pair("--pool stride", 1)(values[2]) if len(values) == 3 else None
+            setattr(namespace, self.dest, (kind, _pair("--pool SIZE", 1)(size)))
         except argparse.ArgumentTypeError as exc:
             parser.error(f"argument --pool: {exc}")
-        setattr(namespace, self.dest, (kind, size, stride))
 
 
 def add_conv_arguments(parser) -> None:
@@ -100,8 +97,10 @@ def add_conv_arguments(parser) -> None:
     group.add_argument("--stride", type=_pair("--stride", 1), metavar="S", help="the conv's stride, S or HxW (default 1)")
     group.add_argument("--padding", type=_pair("--padding", 0), metavar="P",
                        help="zeros around the input, P or HxW (default 0)")
-    group.add_argument("--pool", nargs="+", action=_PoolAction, metavar="KIND SIZE",
-                       help="a pool after the conv: max|avg SIZE [STRIDE] (stride defaults to the size)")
+    group.add_argument("--pool", nargs=2, action=_PoolAction, metavar=("KIND", "SIZE"),
+                       help="a pool after the conv: max or avg, and its size (S or HxW)")
+    group.add_argument("--pool-stride", type=_pair("--pool-stride", 1), metavar="S",
+                       help="the pool's stride, S or HxW (default: its size; smaller strides overlap the windows)")
     parser.set_defaults(lr=DefaultFloat(0.5), activation=DefaultStr("sigmoid"))
 
 
@@ -156,7 +155,10 @@ def conv_derivation(args):
         b = EXAMPLE_B["b"]
     lr = 0.1 if isinstance(args.lr, DefaultFloat) else args.lr
     activation = "identity" if isinstance(args.activation, DefaultStr) else args.activation
-    network = conv_network(K, b, X.shape, args.stride or 1, args.padding or 0, activation, args.pool)
+    if args.pool_stride is not None and args.pool is None:
+        raise BackpropError("`--pool-stride` needs `--pool KIND SIZE`")
+    pool = None if args.pool is None else (*args.pool, args.pool_stride)
+    network = conv_network(K, b, X.shape, args.stride or 1, args.padding or 0, activation, pool)
     out_shape = network.layers[-2].output_shape
     if T is None:
         example_t = np.array(EXAMPLE_B["T"], float)[None]
@@ -177,12 +179,12 @@ def run_conv(args) -> int:
     from ..io import atomic_write_bytes
 
     if not args.conv:
-        given = next(o for o in CONV_OPTIONS if getattr(args, o, None) is not None)
+        given = next(o for o in CONV_OPTIONS if getattr(args, o, None) is not None).replace("_", "-")
         return _usage(f"`--{given}` describes a convolution and needs `--conv`")
     clash = _clashes(args)
     if clash:
         return _usage(f"`--conv` explains a convolution (options --input, --kernel, --bias, --target, --stride, "
-                      f"--padding, --pool); drop {', '.join(clash)}")
+                      f"--padding, --pool, --pool-stride); drop {', '.join(clash)}")
     if args.format == "html":
         raise BackpropError("`--format` of `--conv` must be text, markdown, latex or json; got html (the "
                             "step-through page draws dense networks)")

@@ -368,8 +368,9 @@ def explain_conv(network, x, t, lr: float = 0.1, force: bool = False) -> ConvDer
     fits = t.ndim == 1 or t.shape == tuple(out_shape) or (out_shape[0] == 1 and t.shape == tuple(out_shape[1:]))
     if t.size != int(np.prod(out_shape)) or not fits:
         shape = out_shape[1:] if out_shape[0] == 1 else out_shape
+        got = t.shape[1:] if t.ndim == 3 and t.shape[0] == 1 and out_shape[0] == 1 else t.shape
         raise BackpropError(f"`target` must have the output's shape {'x'.join(map(str, shape))}; got shape "
-                            f"{'x'.join(map(str, t.shape))}")
+                            f"{'x'.join(map(str, got))}")
     t = t.reshape(out_shape)
 
     net = network.copy()

@@ -239,13 +239,13 @@ def _fast_runner_kind(net, X, T, loss, batch_size, w):
 
 
 def _check_fast_epoch(case, reduction, batch_size, weight_names, sizes=(D, 4, K), lr=0.3, kinds=TARGET_KINDS,
-                      expect=None):
+                      expect=None, n=N):
     name, hidden, out = case
-    X = _data(sizes[0])
+    X = _data(sizes[0], n=n)
     for kind in kinds:
-        T = targets(kind, k=sizes[-1])
+        T = targets(kind, k=sizes[-1], n=n)
         for wname in weight_names:
-            w = WEIGHTS[wname]
+            w = None if WEIGHTS[wname] is None else np.resize(WEIGHTS[wname], n)
             where = f"{_ids(case)}/{reduction}/{kind}/{wname}/batch{batch_size}"
             net = make_network(name, hidden, out, reduction, sizes=sizes)
             if expect is not None:
@@ -279,12 +279,16 @@ def test_blas_sized_batches_step_by_the_numeric_gradient(case):
     # Batches big enough for the epoch kernel's BLAS products (gemm into the weights for plain
     # SGD, the bias folded into the forward gemm): the same oracle, weighted and not.
     pytest.importorskip("numba")
-    from backprop.fast import kernels
+    from backprop import fast
+    from backprop.fast import blas
 
-    sizes, batch_size = (40, 24, K), 12
-    assert batch_size * sizes[0] * sizes[1] >= kernels.BLAS_MIN_MACS
+    sizes, batch_size, n = (40, 24, K), 12, 24
+    net = make_network(case[0], case[1], case[2], "mean", sizes=sizes)
+    made = fast.make_runner(net, _data(sizes[0], n=n), targets("onehot", n=n), net.loss_fn, SGD(0.1),
+                            batch_size).runner
+    assert made.uses_blas and made.gemm_fn == (blas.gemm_address(np.float64) or 0)
     _check_fast_epoch(case, "mean", batch_size, list(WEIGHTS), sizes=sizes, lr=0.2,
-                      kinds=["unnormalised", "multilabel"], expect="epoch")
+                      kinds=["unnormalised", "multilabel"], expect="epoch", n=n)
 
 
 # -- a tiny conv network (reference path) ---------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from backprop.cli import build_parser, join_negative_values, main
 
-NUMBER_LISTS = ("--weights", "--biases", "--inputs", "--targets")  # explain's number-list options
+NUMBER_LISTS = ("--weights", "--biases", "--inputs", "--targets", "--bias")  # explain's number-list options
 
 
 def _number_list_options(parser) -> set[str]:
@@ -25,7 +25,7 @@ def _number_list_options(parser) -> set[str]:
                     value = action.type("1.5,2.5")
                 except (argparse.ArgumentTypeError, ValueError, TypeError):
                     continue
-                if value == [1.5, 2.5]:
+                if isinstance(value, list) and value == [1.5, 2.5]:
                     found.add(action.option_strings[0])
     return found
 

@@ -460,7 +460,9 @@ def search(X, y, task: str, grid: dict[str, list], *, cv: int = 5, method: str =
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # n_iter > grid size; fit failures are ranked NaN
             if client is not None:
-                with joblib.parallel_backend("dask", client=client, scatter=[X, y]):
+                # no scatter: data scattered to one worker is lost with it, and the search could
+                # not finish when that worker dies; each task carries its (small) table instead
+                with joblib.parallel_backend("dask", client=client):
                     searcher.fit(X, y)
             else:
                 searcher.fit(X, y)

@@ -609,6 +609,16 @@ class _BaseMLP(BaseEstimator):
                     "params": {k: _jsonable(v) for k, v in params.items()}, "fitted": fitted}
         return self._network().save(path, metadata=metadata)
 
+    def to_onnx(self, path, dtype=None):
+        """Write the fitted model to ``path`` as an ONNX graph (atomic; needs ``pip install
+        backprop[onnx]``); returns the path. The graph takes X (n_samples, n_features) and gives
+        ``label`` and ``probabilities`` (classifiers, as skl2onnx's MLP converter) or ``variable``
+        (regressors). ``dtype``: the graph's float type, default the model's (``"float32"`` for a
+        float64 conv model). See :func:`backprop.interop.to_onnx`."""
+        from .interop.onnx_export import to_onnx
+
+        return to_onnx(self, path, dtype=dtype)
+
     @classmethod
     def load(cls, path):
         """Load a model written by ``save``: ``MLPClassifier.load("model.safetensors")``."""

@@ -405,6 +405,17 @@ class Network:
         network.metadata = metadata
         return network
 
+    def to_onnx(self, path, dtype=None, preprocessing: bool = True):
+        """Write the network to ``path`` as an ONNX graph (atomic; needs ``pip install
+        backprop[onnx]``); returns the path. ``dtype``: the graph's float type (default the
+        network's; ``"float32"`` exports a float32 copy, which float64 conv networks need for ONNX
+        Runtime). ``preprocessing``: when ``metadata`` is a ``backprop train`` model's, the graph
+        includes its feature scaling and class labels (False: the bare network). See
+        :func:`backprop.interop.to_onnx` and docs/interchange.md."""
+        from .interop.onnx_export import to_onnx  # interop sits above network; imported on use
+
+        return to_onnx(self, path, dtype=dtype, preprocessing=preprocessing)
+
     def fit(self, X, Y, **kwargs):
         """Train; see :func:`backprop.training.fit` for the arguments. Returns a History."""
         from .training import fit

@@ -228,8 +228,8 @@ def _estimator_head(g: Graph, est, out: str, dtype) -> None:
         return
     kind = est._y_type
     if kind == "multiclass":
-        g.add_output("probabilities", out, dtype, ["N", n_out])
         label_output(g, est.classes_, g.op("ArgMax", out, axis=1, keepdims=0))
+        g.add_output("probabilities", out, dtype, ["N", n_out])
         return
     eps = np.finfo(dtype).eps  # predict_proba clips logistic outputs to [eps, 1 - eps]
     p = g.op("Clip", out, g.const("eps", eps), g.const("one_minus_eps", 1 - eps))
@@ -238,10 +238,10 @@ def _estimator_head(g: Graph, est, out: str, dtype) -> None:
         g.add_output("label", above, np.int64, ["N", n_out])
         g.add_output("probabilities", p, dtype, ["N", n_out])
         return
-    g.add_output("probabilities", g.op("Concat", g.op("Sub", g.const("one", 1.0), p), p, axis=1), dtype, ["N", 2])
     classes = list(est.classes_) * (2 if len(est.classes_) == 1 else 1)  # one class: always it
     label_output(g, np.asarray(classes, dtype=est.classes_.dtype),
                  g.op("Squeeze", above, g.const("axis_1", [1], np.int64)))
+    g.add_output("probabilities", g.op("Concat", g.op("Sub", g.const("one", 1.0), p), p, axis=1), dtype, ["N", 2])
 
 
 # -- entry points --------------------------------------------------------------------------------

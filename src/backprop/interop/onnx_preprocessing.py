@@ -71,8 +71,8 @@ def preprocessed_graph(network, meta: dict):
     props = {"source": "backprop train", "task": pre.task, "features": list(pre.features),
              "target": pre.target or ""}
     if pre.task == "classify":
-        g.add_output("probabilities", out, network.dtype, ["N", pre.n_outputs])
         label_output(g, pre.encoder.classes, g.op("ArgMax", out, axis=1, keepdims=0))
+        g.add_output("probabilities", out, network.dtype, ["N", pre.n_outputs])
         props["classes"] = list(pre.encoder.classes)
     else:
         if network.dtype != np.float64:

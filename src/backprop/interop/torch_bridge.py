@@ -174,7 +174,8 @@ def _checked_values(torch, module, state_dict) -> dict:
     values = {}
     for name, tensor in given.items():
         if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
-            raise BackpropError(f"`state_dict` entry `{name}` must be a float tensor; got {describe(tensor)}")
+            raise BackpropError(f"`state_dict` entry `{name}` must be a float tensor; got "
+                                f"{getattr(tensor, 'dtype', type(tensor).__name__)}")
         if tuple(tensor.shape) != tuple(own[name].shape):
             raise BackpropError(
                 f"`state_dict` entry `{name}` must have shape {tuple(own[name].shape)}; got {tuple(tensor.shape)}"
@@ -256,7 +257,7 @@ def from_torch(module, input_shape=None, state_dict=None, loss="half_sse"):
     if not isinstance(module, nn.Sequential):
         raise BackpropError(f"`module` must be a torch.nn.Sequential of {_SUPPORTED}; got {type(module).__name__}")
     values = _checked_values(torch, module, state_dict)
-    dtypes = {t.dtype for t in values.values()}
+    dtypes = {t.dtype for t in values.values() if t.is_floating_point()}  # (BatchNorm counts are refused below)
     if not dtypes <= {torch.float32, torch.float64} or len(dtypes) > 1:
         raise BackpropError(f"`module` must hold float32 or float64 weights, all one dtype; got {sorted(map(str, dtypes))}")
     dtype = np.float32 if dtypes == {torch.float32} else np.float64

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from backprop.cli import main
+from backprop.explain.symbols import fmt
 
 DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -90,6 +91,7 @@ class Page:
 
 def _shown(text: str) -> float:
     """The last number of a label or an equation as displayed (MathML text: − and ×10 exponents)."""
+    text = re.sub(r"\s*\([^()]*[A-Za-z][^()]*\)\s*$", "", text)  # a remark: (first maximum: A[0,1])
     last = text.rsplit("=", 1)[-1].rsplit("→", 1)[-1].strip().replace("−", "-")
     m = re.fullmatch(r"(-?[\d.]+)×10(-?\d+)", last)
     return float(m[1]) * 10 ** int(m[2]) if m else float(last)
@@ -199,6 +201,58 @@ def test_softmax_page_of_a_deeper_network(browser, tmp_path, capsys):
             _close(_shown(bias[0]), d["updated"][f"b_{n}"])
         page.page.keyboard.press("Home")
         assert page.title() == "The network before the step"
+        assert page.blocked == [] and set(page.requests) == {page.url}
+        assert page.console == []
+    finally:
+        page.close()
+
+
+def _conv_quantity(title: str) -> str:
+    """The JSON derivation's name of the quantity a conv page step shows in its title."""
+    slope = re.fullmatch(r"∂A(\[[\d,]+\])/∂Y\1", title)
+    if slope:
+        return "dA/dY" + slope[1]
+    name = title.replace("∂L/∂", "dL/d").replace("⁺", "+")
+    return "dL/dY" + name[1:] if name.startswith("G[") else name
+
+
+def test_conv_page_steps_through_with_the_derivations_numbers(browser, tmp_path, capsys):
+    """A conv + relu + max pool page: at every step the highlighted cell shows the JSON derivation's
+    number for the quantity in the title, and the equation the same; the slider shows the loss of
+    the recorded steps; no request, no console message. Writes docs/img/explain-conv.png."""
+    argv = ["--input", "1,2,0,1;0,1,3,2;2,1,1,0;1,0,2,1", "--kernel", "1,-1;2,0", "--pool", "max", "2",
+            "--target", "1", "--activation", "relu"]
+    path = tmp_path / "conv.html"
+    assert main(["explain", "--conv", "--format", "html", "--steps", "30", "--output", str(path), *argv]) == 0
+    capsys.readouterr()
+    assert main(["explain", "--conv", "--format", "json", *argv]) == 0
+    d = json.loads(capsys.readouterr().out)
+    page = Page(browser, path)
+    try:
+        n_steps = int(page.page.text_content("#step-count").split()[-1])
+        checked = 0
+        for k in range(n_steps):
+            title = page.title()
+            focused = page.page.eval_on_selector_all("#net .node.focus", "els => els.map(e => e.dataset.id)")
+            eqs = page.equations()
+            assert all(e["real"] and e["height"] > 10 for e in eqs)
+            for e in eqs:
+                _close(_shown(e["math"]), _shown(e["text"]))
+            if 0 < k < n_steps - 1:
+                value = d["quantities"][_conv_quantity(title)]["value"]
+                (cell,) = focused
+                _close(_shown(page.lines(cell)[-1]), value)
+                _close(_shown(eqs[-1]["math"]), value)
+                checked += 1
+                if title == "∂L/∂K[1,0]":
+                    page.page.screenshot(path=str(DOCS_IMG / "explain-conv.png"), full_page=False)
+            if k < n_steps - 1:
+                page.page.keyboard.press("ArrowRight")
+        assert checked == sum(len(s["quantities"]) for s in d["steps"] if s["key"] != "after")
+        assert page.title() == "After the step"
+        _close(_shown(page.lines("E")[-1]), d["L+"])
+        page.page.fill("#slider", "1")  # the second snapshot: after one step, the derivation's L+
+        assert page.page.text_content("#slider-label") == f"after 1 step: L = {fmt(d['L+'])}"
         assert page.blocked == [] and set(page.requests) == {page.url}
         assert page.console == []
     finally:

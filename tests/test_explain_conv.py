@@ -309,7 +309,7 @@ def test_size_limit_needs_force(capsys):
     (["--input", "1,2,0,1;0,1,3,1;2,1,1,1"], 1, "`--target` is needed: the output is 2x3"),
     (["--input", "1,2;3,4 | 5,6;7,8"], 1, "`--kernel` is needed for an input of 2 channels"),
     (["--layers", "2,3,1"], 2, "drop --layers"),
-    (["--format", "html"], 1, "`--format` of `--conv` must be text, markdown, latex or json"),
+    (["--format", "html", "--steps", "0"], 1, "`--steps` must be a positive integer; got 0"),
     (["--lr", "-1"], 1, "`lr` must be a positive number; got -1.0"),
 ])
 def test_bad_input_is_one_clear_line(capsys, argv, code, expected):

@@ -112,8 +112,7 @@ def _clashes(args) -> list[str]:
     given = {"--layers": args.layers != [2, 2, 2], "--weights": args.weights, "--biases": args.biases,
              "--inputs": args.inputs, "--targets": args.targets, "--output-activation": args.output_activation,
              "--train-biases": args.train_biases, "--model": args.model, "--data": args.data,
-             "--row": args.row is not None, "--diagram": args.diagram, "--steps": args.steps is not None,
-             "--loss": args.loss != "half_sse"}
+             "--row": args.row is not None, "--diagram": args.diagram, "--loss": args.loss != "half_sse"}
     return [name for name, value in given.items() if value]
 
 
@@ -185,14 +184,28 @@ def run_conv(args) -> int:
     if clash:
         return _usage(f"`--conv` explains a convolution (options --input, --kernel, --bias, --target, --stride, "
                       f"--padding, --pool, --pool-stride); drop {', '.join(clash)}")
-    if args.format == "html":
-        raise BackpropError("`--format` of `--conv` must be text, markdown, latex or json; got html (the "
-                            "step-through page draws dense networks)")
     digits = check_int("digits", args.digits)
-    text = conv_derivation(args).render(args.format, digits)
+    if args.format == "html" or args.steps is not None:
+        from .explain import check_page_options
+
+        check_page_options(args)
+    derivation = conv_derivation(args)
+    text = _page(derivation, args, digits) if args.format == "html" else derivation.render(args.format, digits)
     if args.output:
         atomic_write_bytes(args.output, text.encode("utf-8"))
         print(f"{args.format} written to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _page(derivation, args, digits: int) -> str:
+    from ..explain.conv_page import check_conv_drawable, conv_to_html, record_conv_training
+    from .explain import training_bar
+
+    check_conv_drawable(derivation, args.force)  # before a --steps run
+    training = None
+    if args.steps is not None:
+        with training_bar(args.steps) as progress:
+            training = record_conv_training(derivation, args.steps, digits, progress)
+    return conv_to_html(derivation, digits, force=args.force, training=training)

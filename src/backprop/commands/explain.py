@@ -5,6 +5,7 @@ With no options it prints seed 002's worked example. See docs/explain.md.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 NAME = "explain"
@@ -176,7 +177,7 @@ def run(args) -> int:
         return run_conv(args)
     digits = check_int("digits", args.digits)
     if args.format == "html" or args.steps is not None:
-        _check_page_options(args)
+        check_page_options(args)
     derivation = _derivation(args)
     if args.format == "html":
         text = _page(derivation, args, digits)
@@ -195,7 +196,7 @@ def run(args) -> int:
     return 0
 
 
-def _check_page_options(args) -> None:
+def check_page_options(args) -> None:
     """--steps and --output of an html page, checked before any work (a long run must not fail at the end)."""
     import os
     from pathlib import Path
@@ -223,11 +224,15 @@ def _page(derivation, args, digits: int) -> str:
     check_drawable(derivation, args.force)  # before a --steps run
     training = None
     if args.steps is not None:
-        from tqdm import tqdm
-
-        with tqdm(total=args.steps, desc="training", unit="step", file=sys.stderr, leave=False, disable=None) as bar:
-            def progress(done, total):
-                bar.update(done - bar.n)
-
+        with training_bar(args.steps) as progress:
             training = record_training(derivation, args.steps, digits, progress)
     return to_html(derivation, digits, force=args.force, training=training)
+
+
+@contextlib.contextmanager
+def training_bar(steps: int):
+    """A progress bar on stderr for a --steps run; yields ``progress(done, total)``."""
+    from tqdm import tqdm
+
+    with tqdm(total=steps, desc="training", unit="step", file=sys.stderr, leave=False, disable=None) as bar:
+        yield lambda done, total: bar.update(done - bar.n)

@@ -25,8 +25,8 @@ from .render import Eq, Heading, Para, Table, blocks
 from .symbols import fmt
 from .trace import Derivation, explain
 
-__all__ = ["page_model", "to_html", "record_training", "network_of", "MAX_DRAWN_NEURONS", "MAX_SNAPSHOTS",
-           "MAX_CURVE_POINTS", "equation_mathml", "derivation_html"]
+__all__ = ["page_model", "to_html", "record_training", "record_loop", "network_of", "MAX_DRAWN_NEURONS",
+           "MAX_SNAPSHOTS", "MAX_CURVE_POINTS", "equation_mathml", "equation_data", "fill_template", "derivation_html"]
 
 MAX_DRAWN_NEURONS = 10  # a wider layer is refused unless force: its labels would overlap
 MAX_SNAPSHOTS = 60  # networks recorded along a --steps run (the error curve keeps every step up to..)
@@ -47,13 +47,22 @@ def equation_text(eq: Eq) -> str:
 
 
 def equation_mathml(eq: Eq, display: str = "inline") -> str:
+    return _mathml(equation_tex(eq), display)
+
+
+def _mathml(tex: str, display: str = "inline") -> str:
     from latex2mathml.converter import convert
 
-    return convert(equation_tex(eq), display=display)
+    return convert(tex, display=display)
+
+
+def equation_data(tex: str, text: str) -> dict:
+    """An equation as the page shows it: MathML from its LaTeX face, and its text face."""
+    return {"mathml": _mathml(tex), "text": text}
 
 
 def _eq_data(eq: Eq) -> dict:
-    return {"mathml": equation_mathml(eq), "text": equation_text(eq)}
+    return equation_data(equation_tex(eq), equation_text(eq))
 
 
 # -- the drawing -----------------------------------------------------------------------------------
@@ -207,7 +216,7 @@ def page_model(d: Derivation, digits: int = 9, force: bool = False) -> dict:
     add([("after", None)], "After the step", ["E"], [e["id"] for e in _graph(d)["edges"] if e["id"].startswith("e:")],
         {"E": ["E_total", f"{f(d.E_total)} → {f(d.E_after)}"]})
     return {"kind": "dense", "title": title, "intro": intro, "graph": _graph(d), "steps": steps,
-            "notes": list(d.notes), "digits": digits}
+            "notes": list(d.notes), "digits": digits, "loss_label": "E_total"}
 
 
 # -- many steps ------------------------------------------------------------------------------------
@@ -243,22 +252,36 @@ def record_training(d: Derivation, steps: int, digits: int = 9, progress=None) -
     from ..optimizers import SGD
 
     steps = check_int("steps", steps)
-    if steps < 1:
-        raise BackpropError(f"`--steps` must be a positive integer; got {steps}")
     net = network_of(d)
     x, y = d.x[None, :], d.y[None, :]
     optimizer = SGD(d.lr)
+
+    def snapshot():
+        s = explain(net, x, y, lr=d.lr, force=True)
+        return s.E_total, _snapshot_state(s, digits)
+
+    return record_loop(steps, lambda: net.train_step(x, y, optimizer), lambda: net.loss(x, y), snapshot,
+                       digits, progress)
+
+
+def record_loop(steps: int, step, loss, snapshot, digits: int = 9, progress=None) -> dict:
+    """The training record of a page: ``step()`` (one SGD step, returns the loss before it) run
+    ``steps`` times, ``loss()`` after the last, ``snapshot()`` -> (loss, drawing labels) at the
+    recorded steps (0, 1, 2, then roughly geometric, and the last)."""
+    if steps < 1:
+        raise BackpropError(f"`--steps` must be a positive integer; got {steps}")
     wanted = set(_snapshot_steps(steps, MAX_SNAPSHOTS))
     E = np.empty(steps + 1)
     snapshots = []
     every = max(1, steps // 100)
     for k in range(steps + 1):
         if k in wanted:
-            snapshots.append(_snapshot(explain(net, x, y, lr=d.lr, force=True), k, digits))
+            value, state = snapshot()
+            snapshots.append({"k": k, "E": float(value), "state": state})
         if k == steps:
-            E[k] = net.loss(x, y)
+            E[k] = loss()
             break
-        E[k] = net.train_step(x, y, optimizer)
+        E[k] = step()
         if progress is not None and (k + 1) % every == 0:
             progress(k + 1, steps)
     if E.size > MAX_CURVE_POINTS:
@@ -269,15 +292,15 @@ def record_training(d: Derivation, steps: int, digits: int = 9, progress=None) -
             "labels": {"E_max": fmt(E.max(), digits), "E_min": fmt(E.min(), digits)}, "snapshots": snapshots}
 
 
-def _snapshot(s: Derivation, k: int, digits: int) -> dict:
-    """The network after k steps: the drawing's labels with its forward pass and weights."""
+def _snapshot_state(s: Derivation, digits: int) -> dict:
+    """The drawing's labels of a network: its weights and its forward pass."""
     f = lambda v: fmt(v, digits)  # noqa: E731
     state = _initial_state(s, digits)
     for layer in s.layers:
         for j, name in enumerate(layer.neurons):
             state[f"n:{name}"] += [f"net = {f(layer.net[j])}", f"out = {f(layer.out[j])}"]
     state["E"] = ["E_total", f(s.E_total)]
-    return {"k": k, "E": s.E_total, "state": state}
+    return state
 
 
 # -- the file --------------------------------------------------------------------------------------
@@ -301,8 +324,12 @@ def to_html(d: Derivation, digits: int = 9, force: bool = False, training: dict 
     """The self-contained page: the template with the page model (and a training record) embedded."""
     model = page_model(d, digits, force)
     model["training"] = training
-    page = _template()
-    return page.replace("{{TITLE}}", _escape(model["title"])).replace("{{DATA}}", _embed(model))
+    return fill_template(model)
+
+
+def fill_template(model: dict) -> str:
+    """The template with a page model embedded (dense here, a convolution's in ``conv_page``)."""
+    return _template().replace("{{TITLE}}", _escape(model["title"])).replace("{{DATA}}", _embed(model))
 
 
 # -- Jupyter ----------------------------------------------------------------------------------------

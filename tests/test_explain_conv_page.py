@@ -156,3 +156,18 @@ def test_page_of_a_network_built_in_python():
     ids = {n["id"] for n in page["graph"]["nodes"]}
     assert "c:b" not in ids and "c:P[0,0]" in ids
     assert page["steps"][-1]["title"] == "After the step"
+
+
+def test_jupyter_html_of_a_conv_derivation():
+    """ConvDerivation._repr_html_: every equation of the derivation as MathML, its text face as the title."""
+    import html
+
+    d = example_b()
+    fragment = d._repr_html_()
+    titles = {html.unescape(t) for t in re.findall(r'<div title="([^"]*)"><math', fragment)}
+    steps = d.steps()
+    for s in steps:  # long sums are split over two lines: the first starts with the name, one ends with the value
+        lhs, value = s["text"].split(" = ")[0], s["text"].rsplit(" = ", 1)[1]
+        assert any(t.startswith(lhs + " = ") for t in titles), lhs
+        assert any(t.startswith(lhs + " = ") and t.endswith(" = " + value) for t in titles), s["text"]
+    assert fragment.count("<math") >= len(steps)

@@ -222,6 +222,11 @@ class ConvDerivation:
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
 
+    def _repr_html_(self) -> str:
+        from .page import derivation_html
+
+        return derivation_html(self)
+
     def render(self, fmt: str = "text", digits: int = 9) -> str:
         """One of "text", "markdown", "latex", "json"."""
         if fmt == "json":

@@ -333,10 +333,19 @@ def fill_template(model: dict) -> str:
 
 
 # -- Jupyter ----------------------------------------------------------------------------------------
-def derivation_html(d: Derivation, digits: int = 9) -> str:
-    """An HTML fragment of the whole derivation with MathML equations (``Derivation._repr_html_``)."""
+def derivation_html(d, digits: int = 9) -> str:
+    """An HTML fragment of the whole derivation with MathML equations (``_repr_html_`` of a
+    ``Derivation`` and of a ``ConvDerivation``)."""
+    from .conv import ConvDerivation
+
+    if isinstance(d, ConvDerivation):
+        from .conv_render import blocks as conv_blocks
+
+        laid_out = conv_blocks(d, digits)
+    else:
+        laid_out = blocks(d, digits)
     out = []
-    for block in blocks(d, digits):
+    for block in laid_out:
         if isinstance(block, Heading):
             level = {0: 3, 1: 4, 2: 5}.get(block.level, 6)
             out.append(f"<h{level}>{_escape(block.text)}</h{level}>")

@@ -385,17 +385,26 @@ def test_cli_export_bad_input(trained, tmp_path):
 
 # -- the interchange page -------------------------------------------------------------------------------
 def test_interchange_page_example_runs(tmp_path, monkeypatch):
-    # docs/interchange.md: its Python blocks run in order in an empty folder, and the first one prints
-    # the block shown after "prints".
+    # docs/interchange.md, in order in an empty folder: every Python block runs (the first prints the
+    # block shown after "prints") and every `backprop ...` line of its shell blocks exits 0.
+    import shlex
+
     page = (ROOT / "docs" / "interchange.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
     expected = re.search(r"prints\n\n```\n(.*?)```", page, re.S).group(1)
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    for k, block in enumerate(blocks):
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            exec(compile(block, f"interchange.md block {k + 1}", "exec"), namespace)
-        if k == 0:
-            assert out.getvalue() == expected
-    assert len(blocks) >= 2
+    ran = []
+    for language, body in re.findall(r"```(\w*)\n(.*?)```", page, re.S):
+        if language == "python":
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(compile(body, f"interchange.md block {len(ran) + 1}", "exec"), {})
+            if not ran:
+                assert out.getvalue() == expected
+            ran.append("python")
+            continue
+        for line in body.splitlines():
+            if line.startswith("backprop "):
+                result = cli(*shlex.split(line)[1:], cwd=tmp_path)
+                assert result.returncode == 0, f"{line}: {result.stderr[-2000:]}"
+                ran.append(line)
+    assert ran.count("python") == 4 and len(ran) == 6 and (tmp_path / "iris.onnx").exists()

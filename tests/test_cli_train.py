@@ -133,8 +133,9 @@ def test_metadata_schema_and_info(trained, capsys):
     # parameter count computed by hand: (3+1)*8 + (8+1)*3 = 59.
     _, data, model, _, _, _ = trained
     meta = Network.load(model).metadata
-    assert set(meta) == {"task", "features", "target", "classes", "scaler", "training", "metrics",
-                         "history", "backprop_version"}
+    assert set(meta) == {"task", "features", "target", "classes", "scaler", "preprocessing", "training",
+                         "metrics", "history", "backprop_version"}
+    assert [c["kind"] for c in meta["preprocessing"]["columns"]] == ["numeric"] * 3
     assert meta["task"] == "classify" and meta["features"] == ["f1", "f2", "f3"]
     assert meta["target"] == "kind" and meta["classes"] == CLASSES
     X = read_csv(data).numeric(["f1", "f2", "f3"])
@@ -293,8 +294,10 @@ def _write(tmp_path, name, text):
     "content, extra, expected",
     [
         ("a,b\n1,x\n2,y\n", ["--target", "c"], "`--target`: `{data}` has no column 'c'; its columns are 'a', 'b'"),
-        ("a,b,y\n1,red,p\n2,blue,q\n", ["--target", "y"], "line 2: column 'b' (features) must be numeric; got 'red'"),
-        ("a,y\n1,p\n,q\n", ["--target", "y"], "line 3: column 'a' (features) must hold a number; got a missing value"),
+        ("a,b,y\n1,2,p\n2,red,q\n3,4,p\n", ["--target", "y"], "line 3: column 'b' (features) must be numeric; got 'red'"),
+        ("a,y\n1,p\n,q\n", ["--target", "y", "--missing", "error"],
+         "line 3: column 'a' (features) must hold a value; got a missing cell (--missing error)"),
+        ("a,b,y\n1,,p\n2,,q\n", ["--target", "y"], "column 'b' (features) is empty in every one of its 2 rows"),
         ("a,y\n1,p\n2,\n", ["--target", "y"], "line 3: column 'y' (target) has a missing value"),
         ("a,y\n1,p\n2,p\n3,p\n", ["--target", "y"], "holds a single class ('p') in all 3 rows"),
         ("a,y\n1,p\n2,q\n", ["--target", "y", "--task", "regress"], "column 'y' (target) must be numeric; got 'p'"),

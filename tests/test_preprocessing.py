@@ -146,7 +146,7 @@ def test_load_model_checks_network_against_metadata(tmp_path):
     pre, meta = _classifier_meta()
     net = Network.from_sizes([3, 2], output_activation="softmax", loss="softmax_cross_entropy", seed=0)
     net.save(tmp_path / "bad.safetensors", meta)
-    with pytest.raises(BackpropError, match="has 3 inputs and 2 outputs but the metadata lists 2 features"):
+    with pytest.raises(BackpropError, match="has 3 inputs and 2 outputs but the metadata describes 2 inputs"):
         load_model(tmp_path / "bad.safetensors")
     net.save(tmp_path / "plain.safetensors", {})
     with pytest.raises(BackpropError, match="not written by `backprop train`"):

@@ -68,6 +68,10 @@ class Table:
     def n_rows(self) -> int:
         return len(self.rows)
 
+    def where(self, i: int) -> str:
+        """"`f.csv` line 7": where data row i (0-based) starts, for messages."""
+        return f"{self.source} line {self.lines[i]}"
+
     def require(self, names: Sequence[str], argument: str) -> list[int]:
         """Positions of ``names``; one error naming every missing column and the argument."""
         missing = [n for n in names if n not in self.columns]

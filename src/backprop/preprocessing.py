@@ -1,11 +1,16 @@
-"""Feature scaling and label encoding that travel inside a model file (JSON, no pickle).
+"""Feature encoding and label encoding that travel inside a model file (JSON, no pickle).
 
+- :class:`Encoding`: what ``backprop train`` learns from the feature columns: per column, the
+  value that fills a missing cell (numeric: the median; text: the most frequent value) and, for a
+  text column, its categories (one-hot encoded). It is fitted by scikit-learn's own transformers
+  (a ColumnTransformer of SimpleImputer + StandardScaler for numbers, SimpleImputer + OneHotEncoder
+  for text) and applied from the stored numbers with numpy (see :meth:`Encoding.encode`).
 - :class:`Standardizer`: z = (x - mean) / scale, learned on the training rows.
 - :class:`LabelEncoder`: class labels (text or integers, as read from CSV) <-> indices 0..K-1.
 - :func:`detect_task`: classification or regression from a target column, with the reason.
-- :class:`Preprocessor`: everything a model needs between a CSV table and the network (feature
-  names, scalers, classes); ``to_metadata()`` / ``from_metadata()`` give the model-file fields
-  described in docs/model-format.md, and :func:`load_model` gives (network, preprocessor).
+- :class:`Preprocessor`: everything a model needs between a table and the network (feature
+  names, encoding, scalers, classes); ``to_metadata()`` / ``from_metadata()`` give the model-file
+  fields described in docs/model-format.md, and :func:`load_model` gives (network, preprocessor).
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ import numpy as np
 from ._validation import BackpropError, check_choice, describe
 from .csvdata import MISSING, Table, parse_number
 
-__all__ = ["Standardizer", "LabelEncoder", "Preprocessor", "detect_task", "load_model", "TASKS",
-           "MAX_AUTO_CLASSES"]
+__all__ = ["Standardizer", "LabelEncoder", "Preprocessor", "Encoding", "ColumnEncoding", "detect_task",
+           "detect_task_column", "check_standardisable", "load_model", "TASKS",
+           "MAX_AUTO_CLASSES", "MISSING_MODES"]
 
 TASKS = ("classify", "regress")
 MAX_AUTO_CLASSES = 10  # integer targets with at most this many distinct values are classes
+MISSING_MODES = ("impute", "drop", "error")
 
 
 def _number_list(name: str, value: Any, positive: bool = False) -> np.ndarray:
@@ -48,13 +55,15 @@ class Standardizer:
             )
 
     @classmethod
-    def fit(cls, X) -> "Standardizer":
-        """Learn the column means and standard deviations of ``X`` (n, k)."""
+    def fit(cls, X, names: Sequence[str] | None = None) -> "Standardizer":
+        """Learn the column means and standard deviations of ``X`` (n, k); a constant column gets
+        scale 1. Values so large that the variance overflows are refused, naming the column
+        (``names``) and the fix."""
         X = np.asarray(X, dtype=np.float64)
         X = X.reshape(len(X), -1)
-        with np.errstate(over="ignore", invalid="ignore"):  # |x| near 1e308: scale 1 below
-            scale = X.std(axis=0)
-        scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0
+        check_standardisable(X, names)
+        scale = X.std(axis=0)
+        scale[~(scale > 0)] = 1.0
         return cls(X.mean(axis=0), scale)
 
     def transform(self, X) -> np.ndarray:
@@ -80,6 +89,31 @@ class Standardizer:
 
     def __repr__(self) -> str:
         return f"Standardizer(mean={self.mean.tolist()}, scale={self.scale.tolist()})"
+
+
+def check_standardisable(X: np.ndarray, names: Sequence[str] | None = None, where=None,
+                         argument: str = "features") -> None:
+    """Refuse columns of ``X`` whose variance would overflow float64 (sum of n squares above
+    1.8e308: values beyond about 1e154 / sqrt(n)), or that hold non-finite values. ``where(i)``
+    names row i of the file (its line)."""
+    n = max(len(X), 1)
+    limit = np.sqrt(np.finfo(np.float64).max / n) / 2
+    with np.errstate(invalid="ignore"):
+        big = np.nanmax(np.abs(X), axis=0, initial=0.0) if X.size else np.zeros(X.shape[1])
+    for j in np.flatnonzero(~(big <= limit)):
+        name = names[j] if names is not None else f"{j + 1}"
+        i = int(np.nanargmax(np.abs(X[:, j])))
+        at = f" ({where(i)})" if where is not None else ""
+        value = X[i, j]
+        if not np.isfinite(value):
+            raise BackpropError(f"column {name!r} ({argument}) holds {value!r}{at}; every value must be a finite number; "
+                                "replace it or remove the row")
+        raise BackpropError(
+            f"column {name!r} ({argument}) holds values too large to standardise: {value:.3g}{at} (the variance "
+            f"overflows above {limit:.2g} for {n} rows); divide the column by a power of ten (e.g. "
+            f"1e{int(np.log10(abs(value))) - 3}) before training"
+            + (", or leave it out with --features" if argument == "features" else "")
+        )
 
 
 def _integer(text: str) -> int | None:
@@ -116,14 +150,14 @@ class LabelEncoder:
     def _key(self, label: str):
         return _integer(label) if self.numeric else label.strip()
 
-    def encode(self, labels: Sequence[str], table: Table | None = None, column: str = "target") -> np.ndarray:
+    def encode(self, labels: Sequence[str], table=None, column: str = "target") -> np.ndarray:
         """Indices of ``labels``; an unseen label is an error naming it (and its line when
         ``table`` is given)."""
         out = np.empty(len(labels), dtype=np.int64)
         for i, label in enumerate(labels):
             k = self._index.get(self._key(label))
             if k is None:
-                where = f"{table.source} line {table.lines[i]}: " if table is not None else ""
+                where = f"{table.where(i)}: " if table is not None else ""
                 known = ", ".join(map(repr, self.classes[:20])) + (", ..." if len(self.classes) > 20 else "")
                 raise BackpropError(
                     f"{where}column {column!r} has the label {label!r}, which the model never saw in "
@@ -158,6 +192,257 @@ def detect_task(labels: Sequence[str]) -> tuple[str, str]:
     n = len({parse_number(t) for t in present})
     return "regress", f"the target holds numbers ({n} distinct values)"
 
+_NUMERIC, _TEXT = "numeric", "text"
+
+
+def detect_task_column(frame, name: str) -> tuple[str, str]:
+    """:func:`detect_task` for a column of a :class:`backprop.tables.Frame`, on its distinct
+    values (no per-cell Python work for a numeric column)."""
+    import pyarrow.compute as pc
+
+    if frame.is_text(name):
+        return detect_task(frame.strings(name, "target", allow_missing=True))
+    col = frame.column(name).drop_null()
+    distinct = np.asarray(pc.unique(col).to_numpy(zero_copy_only=False), dtype=np.float64)
+    integers = bool(np.all(np.isfinite(distinct)) and np.all(distinct == np.round(distinct))
+                    and np.all(np.abs(distinct) <= 2**53))
+    if integers and len(distinct) <= MAX_AUTO_CLASSES and 2 * len(distinct) <= len(col):
+        return "classify", f"the target holds {len(distinct)} distinct integer values"
+    return "regress", f"the target holds numbers ({len(distinct)} distinct values)"
+
+
+@dataclass
+class ColumnEncoding:
+    """One feature column: ``kind`` "numeric" (``fill`` is the median) or "text" (``fill`` is the
+    most frequent value, ``categories`` the sorted values seen in training, one-hot encoded)."""
+
+    name: str
+    kind: str
+    fill: float | str
+    categories: list[str] | None = None
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "kind": self.kind, "fill": self.fill}
+        if self.kind == _TEXT:
+            out["categories"] = list(self.categories)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, k: int) -> "ColumnEncoding":
+        where = f"preprocessing.columns[{k}]"
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise BackpropError(f"`{where}` must be an object with a `name`; got {describe(data)}")
+        kind, fill = data.get("kind"), data.get("fill")
+        if kind == _NUMERIC:
+            if not isinstance(fill, (int, float)) or isinstance(fill, bool) or not math.isfinite(fill):
+                raise BackpropError(f"`{where}.fill` must be a finite number; got {describe(fill)}")
+            return cls(data["name"], kind, float(fill))
+        if kind == _TEXT:
+            cats = data.get("categories")
+            if (not isinstance(cats, list) or not cats or not all(isinstance(c, str) for c in cats)
+                    or len(set(cats)) != len(cats)):
+                raise BackpropError(f"`{where}.categories` must be a non-empty list of distinct strings; "
+                                    f"got {describe(cats)}")
+            if not isinstance(fill, str):
+                raise BackpropError(f"`{where}.fill` must be a string; got {describe(fill)}")
+            return cls(data["name"], kind, fill, list(cats))
+        raise BackpropError(f"`{where}.kind` must be 'numeric' or 'text'; got {describe(kind)}")
+
+
+class Encoding:
+    """The feature columns' encoding: numeric columns (missing cells filled with the median) then
+    the one-hot columns of the text columns (missing cells filled with the most frequent value;
+    a value never seen in training gives all zeros). The network's inputs are, in order, the
+    numeric columns in feature order, then for each text column in feature order one input per
+    category (``input_names``): the order of scikit-learn's ColumnTransformer that fits it.
+
+    Fitting uses scikit-learn (:meth:`fit`); applying (:meth:`encode`) uses the stored numbers
+    with numpy and pyarrow rather than rebuilding fitted scikit-learn objects: a model file then
+    needs no particular scikit-learn version (fitted attributes are private details that change),
+    the matrix is filled column by column in place (no copy of the table per step), and an
+    unseen category can be counted and reported. The tests check that the result equals the
+    fitted ColumnTransformer's output.
+    """
+
+    def __init__(self, columns: Sequence[ColumnEncoding]):
+        self.columns = list(columns)
+        if not self.columns:
+            raise BackpropError("`preprocessing.columns` must list at least one feature; got none")
+
+    @property
+    def numeric(self) -> list[ColumnEncoding]:
+        return [c for c in self.columns if c.kind == _NUMERIC]
+
+    @property
+    def text(self) -> list[ColumnEncoding]:
+        return [c for c in self.columns if c.kind == _TEXT]
+
+    @property
+    def width(self) -> int:
+        return len(self.numeric) + sum(len(c.categories) for c in self.text)
+
+    @property
+    def input_names(self) -> list[str]:
+        """The network's inputs: "x" for a numeric column, "city=Paris" for a category."""
+        return [c.name for c in self.numeric] + [f"{c.name}={v}" for c in self.text for v in c.categories]
+
+    @staticmethod
+    def transformer():
+        """The unfitted scikit-learn ColumnTransformer this encoding is learned with (numeric
+        then text columns; the numeric pipeline ends in the StandardScaler whose mean and scale
+        the model's ``scaler`` keeps)."""
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        numeric = Pipeline([("impute", SimpleImputer(strategy="median", copy=False)),
+                            ("scale", StandardScaler(copy=False))])
+        text = Pipeline([("impute", SimpleImputer(strategy="most_frequent", missing_values=None)),
+                         ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))])
+        return numeric, text, ColumnTransformer
+
+    @classmethod
+    def fit(cls, frame, features: Sequence[str], rows: np.ndarray | None = None,
+            text: Sequence[str] | None = None) -> tuple["Encoding", "Standardizer"]:
+        """(encoding, scaler of the network inputs) learned on ``rows`` of ``frame`` (a
+        :class:`backprop.tables.Frame`). ``text``: the text columns (default: those pyarrow read
+        as text)."""
+        import warnings
+
+        import pyarrow as pa
+
+        text = [f for f in features if frame.is_text(f)] if text is None else list(text)
+        numeric = [f for f in features if f not in text]
+        columns = {}
+        for name in numeric:
+            columns[name] = pa.array(frame.numbers(name), type=pa.float64())
+        for name in text:
+            columns[name] = frame.texts(name)
+        table = pa.table(columns)
+        if rows is not None:
+            table = table.take(pa.array(np.asarray(rows, dtype=np.int64)))
+        if numeric:
+            X = np.column_stack([table.column(n).to_numpy(zero_copy_only=False) for n in numeric])
+            check_standardisable(X, numeric, lambda i: frame.where(int(rows[i]) if rows is not None else i))
+            del X
+        num_pipe, text_pipe, ColumnTransformer = cls.transformer()
+        steps = ([("numeric", num_pipe, numeric)] if numeric else []) + ([("text", text_pipe, text)] if text else [])
+        ct = ColumnTransformer(steps, sparse_threshold=0.0)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ct.fit(table)
+        del table
+        out = []
+        mean, scale = [], []
+        if numeric:
+            imputer, scaler = ct.named_transformers_["numeric"].named_steps.values()
+            fills = dict(zip(numeric, imputer.statistics_.tolist()))
+            for name, m, s in zip(numeric, scaler.mean_.tolist(), scaler.scale_.tolist()):
+                mean.append(m)
+                scale.append(s)
+        if text:
+            imputer, onehot = ct.named_transformers_["text"].named_steps.values()
+            cats = {n: [str(v) for v in c] for n, c in zip(text, onehot.categories_)}
+            tfill = dict(zip(text, [str(v) for v in imputer.statistics_]))
+            for name in text:
+                mean.extend([0.0] * len(cats[name]))
+                scale.extend([1.0] * len(cats[name]))
+        for name in features:
+            if name in text:
+                out.append(ColumnEncoding(name, _TEXT, tfill[name], cats[name]))
+            else:
+                out.append(ColumnEncoding(name, _NUMERIC, float(fills[name])))
+        return cls(out), Standardizer(mean, scale)
+
+    def encode(self, frame, scaler: "Standardizer | None" = None, notes: list | None = None) -> np.ndarray:
+        """The network inputs for every row of ``frame``: float64 (n_rows, width), missing cells
+        filled, text one-hot encoded, then standardised by ``scaler`` (in place) when given.
+        ``notes`` (a list) receives what a user should know: cells filled, values never seen."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        frame.require([c.name for c in self.columns], "features")
+        n = frame.n_rows
+        Z = np.zeros((n, self.width), dtype=np.float64)
+        filled = []
+        numeric = self.numeric
+        for j, col in enumerate(numeric):
+            z = frame.numbers(col.name, "features", out=Z[:, j])
+            gap = np.isnan(z)
+            if gap.any():
+                z[gap] = col.fill
+                filled.append((int(gap.sum()), f"{col.name} ({int(gap.sum())}, with the median {col.fill:g})"))
+            bad = ~np.isfinite(z)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise BackpropError(f"{frame.where(i)}: column {col.name!r} (features) must hold a finite "
+                                    f"number; got {z[i]!r}; replace it or remove the row")
+        offset = len(numeric)
+        for col in self.text:
+            values = frame.texts(col.name)
+            gaps = values.null_count
+            if gaps:
+                values = values.fill_null(col.fill)
+                filled.append((gaps, f"{col.name} ({gaps}, with the most frequent value {col.fill!r})"))
+            index = pc.index_in(values, value_set=pa.array(col.categories, type=pa.string()))
+            seen = index.is_valid().to_numpy(zero_copy_only=False)
+            k = index.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            rows = np.flatnonzero(seen)
+            Z[rows, offset + k[rows]] = 1.0
+            if not seen.all() and notes is not None:
+                unseen = pc.value_counts(values.filter(pa.array(~seen)))
+                pairs = sorted(((c.as_py(), v.as_py()) for v, c in zip(unseen.field("values"), unseen.field("counts"))),
+                               key=lambda p: (-p[0], p[1]))
+                shown = ", ".join(f"{v!r} ({c})" for c, v in pairs[:10]) + (", ..." if len(pairs) > 10 else "")
+                notes.append(f"column {col.name!r}: {int((~seen).sum())} rows hold values never seen in training: "
+                             f"{shown}; they are predicted with all-zero one-hot inputs for {col.name!r}")
+            offset += len(col.categories)
+        if filled and notes is not None:
+            notes.append(f"filled {sum(c for c, _ in filled)} missing cells: " + "; ".join(t for _, t in filled))
+        if scaler is not None:
+            m = len(numeric)
+            with np.errstate(all="ignore"):
+                Z[:, :m] -= scaler.mean[:m]
+                Z[:, :m] /= scaler.scale[:m]
+            bad = ~np.isfinite(Z[:, :m])
+            if bad.any():
+                i, j = map(int, np.argwhere(bad)[0])
+                raise BackpropError(
+                    f"{frame.where(i)}: column {numeric[j].name!r} (features) holds a value the model cannot "
+                    f"standardise (it overflows: (value - {scaler.mean[j]:.3g}) / {scaler.scale[j]:.3g}); the "
+                    "model was trained on values far smaller; check the value")
+        return Z
+
+    def to_dict(self) -> dict:
+        return {"version": 1, "columns": [c.to_dict() for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Encoding":
+        if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
+            raise BackpropError(f"`preprocessing` must be an object with a `columns` list; got {describe(data)}")
+        if data.get("version", 1) != 1:
+            raise BackpropError(f"`preprocessing.version` must be 1 (this backprop reads version 1); got "
+                                f"{describe(data.get('version'))}; upgrade backprop")
+        return cls([ColumnEncoding.from_dict(c, k) for k, c in enumerate(data["columns"])])
+
+    def describe(self, scaler: "Standardizer | None" = None) -> list[tuple[str, str]]:
+        """(column, how it is encoded) for ``backprop info``."""
+        out, j = [], 0
+        for col in self.numeric:
+            how = f"numeric: missing -> median {col.fill:.6g}"
+            if scaler is not None:
+                how += f"; standardised with mean {scaler.mean[j]:.6g}, scale {scaler.scale[j]:.6g}"
+            out.append((col.name, how))
+            j += 1
+        for col in self.text:
+            shown = ", ".join(col.categories[:12]) + (f", ... ({len(col.categories)} in all)"
+                                                       if len(col.categories) > 12 else "")
+            out.append((col.name, f"text: one-hot of {len(col.categories)} categories ({shown}); "
+                                  f"missing -> {col.fill!r}; unseen -> all zeros"))
+        order = {c.name: k for k, c in enumerate(self.columns)}
+        return sorted(out, key=lambda p: order[p[0]])
+
 
 @dataclass
 class Preprocessor:
@@ -170,12 +455,17 @@ class Preprocessor:
     scaler: Standardizer
     encoder: LabelEncoder | None = None
     target_scaler: Standardizer | None = None
+    encoding: Encoding | None = None  # None: a model file from before text/missing support
 
     def __post_init__(self):
         check_choice("task", self.task, TASKS)
-        if len(self.scaler.mean) != len(self.features):
+        if self.encoding is not None and [c.name for c in self.encoding.columns] != list(self.features):
+            raise BackpropError(f"`preprocessing.columns` must name the features {self.features} in order; got "
+                                f"{[c.name for c in self.encoding.columns]}")
+        if len(self.scaler.mean) != self.n_inputs:
             raise BackpropError(
-                f"`scaler` must have one entry per feature ({len(self.features)}); got {len(self.scaler.mean)}"
+                f"`scaler` must have one entry per {'feature' if self.encoding is None else 'network input'} "
+                f"({self.n_inputs}); got {len(self.scaler.mean)}"
             )
         if self.task == "classify" and self.encoder is None:
             raise BackpropError("a classification model needs `classes`; got none")
@@ -186,14 +476,30 @@ class Preprocessor:
     def n_outputs(self) -> int:
         return len(self.encoder) if self.task == "classify" else 1
 
-    # -- tables -> arrays --------------------------------------------------------------------
-    def raw_features(self, table: Table) -> np.ndarray:
-        """The model's feature columns of ``table`` by name (any order, extras ignored), unscaled."""
-        return table.numeric(self.features, argument="features")
+    @property
+    def n_inputs(self) -> int:
+        """The network's inputs: one per numeric feature and one per category of a text feature."""
+        return self.encoding.width if self.encoding is not None else len(self.features)
 
-    def transform(self, table: Table) -> np.ndarray:
-        """Scaled features of ``table``, ready for the network: shape (n_rows, n_features)."""
-        return self.scaler.transform(self.raw_features(table))
+    @property
+    def text_features(self) -> list[str]:
+        return [c.name for c in self.encoding.text] if self.encoding is not None else []
+
+    # -- tables -> arrays --------------------------------------------------------------------
+    def raw_features(self, table) -> np.ndarray:
+        """The network's inputs before standardisation: the feature columns of ``table`` by name
+        (any order, extras ignored), missing cells filled and text one-hot encoded."""
+        if self.encoding is None:
+            return table.numeric(self.features, argument="features")
+        return self.encoding.encode(_frame(table))
+
+    def transform(self, table, notes: list | None = None) -> np.ndarray:
+        """Network inputs for ``table`` (a :class:`backprop.tables.Frame` or a
+        :class:`backprop.csvdata.Table`): shape (n_rows, n_inputs). ``notes`` collects the cells
+        filled and the categories never seen in training."""
+        if self.encoding is None:  # the format before text columns: every feature numeric, none missing
+            return self.scaler.transform(table.numeric(self.features, argument="features"))
+        return self.encoding.encode(_frame(table), self.scaler, notes)
 
     def has_target(self, table: Table) -> bool:
         return self.target is not None and self.target in table.columns
@@ -228,6 +534,8 @@ class Preprocessor:
     def to_metadata(self) -> dict:
         meta = {"task": self.task, "features": list(self.features), "target": self.target,
                 "scaler": self.scaler.to_dict()}
+        if self.encoding is not None:
+            meta["preprocessing"] = self.encoding.to_dict()
         if self.task == "classify":
             meta["classes"] = list(self.encoder.classes)
         else:
@@ -255,9 +563,17 @@ class Preprocessor:
             encoder = LabelEncoder(meta.get("classes") or []) if task == "classify" else None
             target_scaler = (Standardizer.from_dict(meta.get("target_scaler"), "target_scaler")
                              if task == "regress" else None)
-            return cls(task, list(features), target, scaler, encoder, target_scaler)
+            encoding = Encoding.from_dict(meta["preprocessing"]) if "preprocessing" in meta else None
+            return cls(task, list(features), target, scaler, encoder, target_scaler, encoding)
         except BackpropError as exc:
             raise BackpropError(f"{source}: {exc}") from None
+
+
+def _frame(table):
+    """A Frame for either table type (the strict cell reader's Table is converted)."""
+    from .tables import frame_from_cells
+
+    return frame_from_cells(table) if isinstance(table, Table) else table
 
 
 def load_model(path) -> tuple[Any, Preprocessor]:
@@ -268,9 +584,9 @@ def load_model(path) -> tuple[Any, Preprocessor]:
     network = Network.load(path)
     source = f"`{path}`"
     pre = Preprocessor.from_metadata(network.metadata, source)
-    if network.n_inputs != len(pre.features) or network.n_outputs != pre.n_outputs:
+    if network.n_inputs != pre.n_inputs or network.n_outputs != pre.n_outputs:
         raise BackpropError(
             f"{source}: the network has {network.n_inputs} inputs and {network.n_outputs} outputs but "
-            f"the metadata lists {len(pre.features)} features and {pre.n_outputs} outputs; the file is inconsistent"
+            f"the metadata describes {pre.n_inputs} inputs and {pre.n_outputs} outputs; the file is inconsistent"
         )
     return network, pre

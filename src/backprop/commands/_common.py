@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..csvdata import Table, read_csv
+from ..tables import Frame
 
 _DELIMITERS = {"comma": ",", ",": ",", "semicolon": ";", ";": ";", "tab": "\t", "\\t": "\t"}
 
@@ -16,15 +16,19 @@ def note(message: str) -> None:
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """``--delimiter`` and ``--no-header`` for commands that read a CSV file."""
+    """``--delimiter`` and ``--no-header`` for commands that read a data file (CSV, TSV, compressed
+    CSV or Parquet: see :func:`backprop.tables.read_table`)."""
     parser.add_argument("--delimiter", type=delimiter_type, default=None, metavar="D",
                         help="comma, semicolon or tab (default: guessed from the header line)")
     parser.add_argument("--no-header", action="store_true",
                         help="the file has no header line; columns are named column1, column2, ...")
 
 
-def read_table(args) -> Table:
-    return read_csv(args.data, header=not args.no_header, delimiter=args.delimiter)
+def read_table(args, text_columns=()) -> Frame:
+    """The data file of ``args`` (``text_columns`` are read as text whatever they hold)."""
+    from ..tables import read_table as read
+
+    return read(args.data, header=not args.no_header, delimiter=args.delimiter, text_columns=text_columns)
 
 
 def delimiter_type(text: str) -> str:
@@ -155,12 +159,37 @@ def model_and_data(args, check=None):
     network, pre = load_model(args.model)
     if check is not None:
         check(network, pre)
-    table = read_table(args)
-    X = pre.transform(table)
+    table = read_table(args, text_columns=pre.text_features)
+    notes: list[str] = []
+    X = pre.transform(table, notes)
+    for message in notes:
+        note(message)
     unused = [c for c in table.columns if c not in pre.features and c != pre.target]
     if unused:
         note(f"ignoring columns the model does not use: {', '.join(unused)}")
     return network, pre, table, X
+
+
+def network_outputs(network, X, pre, table):
+    """``network.predict(X)``, refusing a row whose outputs are not finite (its inputs lie far
+    beyond the training data) with its line and the input furthest from the training range."""
+    import numpy as np
+
+    from .._validation import BackpropError
+
+    with np.errstate(all="ignore"):
+        out = network.predict(X)
+    bad = ~np.all(np.isfinite(out), axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        names = pre.encoding.input_names if pre.encoding is not None else list(pre.features)
+        j = int(np.argmax(np.abs(X[i])))
+        raise BackpropError(
+            f"{table.where(i)}: the network's output overflows for this row: column {names[j].split('=')[0]!r} "
+            f"lies {abs(X[i, j]):.3g} standard deviations from the training mean; check the value, or retrain "
+            "on data that covers it"
+        )
+    return out
 
 
 def refuse_overwrite(out, *inputs) -> None:

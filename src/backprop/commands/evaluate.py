@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_data_options, format_table, model_and_data, regression_scores
+from ._common import add_data_options, format_table, model_and_data, network_outputs, regression_scores
 
 NAME = "evaluate"
 HELP = "score a trained model on a CSV file that holds the true target"
@@ -16,7 +16,7 @@ HELP = "score a trained model on a CSV file that holds the true target"
 
 def add_arguments(parser):
     parser.add_argument("model", help="model file written by `backprop train`")
-    parser.add_argument("data", help="CSV file with the model's feature columns and its target column")
+    parser.add_argument("data", help="CSV or Parquet file with the model's feature columns and its target column")
     add_data_options(parser)
 
 
@@ -30,10 +30,12 @@ def run(args) -> int:
             "evaluate needs the true values (use `backprop predict` for data without them)"
         )
     y = pre.targets(table)
-    out = network.predict(X)
+    out = network_outputs(network, X, pre, table)
     print(f"rows: {table.n_rows}")
     if pre.task == "classify":
-        _report_classification(pre, out, y, network.loss(X, pre.network_targets(y)), network.loss_fn.name)
+        with np.errstate(all="ignore"):
+            loss = network.loss(X, pre.network_targets(y))
+        _report_classification(pre, out, y, loss, network.loss_fn.name)
     else:
         for name, value in regression_scores(y, pre.decode(out)).items():
             print(f"{name}: {value:.6g}")

@@ -48,6 +48,7 @@ def run(args) -> int:
         print(f"target: {meta['target']}")
     if "features" in meta:
         print(f"features ({len(meta['features'])}): {', '.join(map(str, meta['features']))}")
+        _print_encoding(meta)
     if "classes" in meta:
         print(f"classes ({len(meta['classes'])}): {', '.join(map(str, meta['classes']))}")
     for section in ("training", "metrics"):
@@ -60,8 +61,28 @@ def run(args) -> int:
     if "backprop_version" in meta:
         print(f"written by: backprop {meta['backprop_version']}")
     known = {"task", "target", "features", "classes", "training", "metrics", "backprop_version",
-             "scaler", "target_scaler", "history"}
+             "scaler", "target_scaler", "history", "preprocessing"}
     other = sorted(set(meta) - known)
     if other:
         print(f"other metadata: {', '.join(other)} (see --json)")
     return 0
+
+
+def _print_encoding(meta) -> None:
+    """Each feature's encoding (a file from before text columns: standardisation only)."""
+    from .._validation import BackpropError
+    from ..preprocessing import Encoding, Standardizer
+
+    try:
+        scaler = Standardizer.from_dict(meta.get("scaler"), "scaler")
+        if "preprocessing" in meta:
+            rows = Encoding.from_dict(meta["preprocessing"]).describe(scaler)
+        else:
+            rows = [(name, f"numeric: standardised with mean {m:.6g}, scale {s:.6g}; no missing values "
+                           "allowed (written before missing-value support)")
+                    for name, m, s in zip(meta["features"], scaler.mean, scaler.scale)]
+    except (BackpropError, TypeError):
+        return
+    print("encoding:")
+    for name, how in rows:
+        print(f"  {name}: {how}")

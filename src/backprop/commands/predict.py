@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_data_options, model_and_data, note, refuse_overwrite
+from ._common import add_data_options, model_and_data, network_outputs, note, refuse_overwrite
 
 NAME = "predict"
 HELP = "predict the target for each row of a CSV file with a trained model"
@@ -10,7 +10,7 @@ HELP = "predict the target for each row of a CSV file with a trained model"
 
 def add_arguments(parser):
     parser.add_argument("model", help="model file written by `backprop train`")
-    parser.add_argument("data", help="CSV file holding (at least) the model's feature columns, by name")
+    parser.add_argument("data", help="CSV or Parquet file holding (at least) the model's feature columns, by name")
     parser.add_argument("--out", default=None, metavar="FILE",
                         help="write the predictions here (atomically); default: stdout")
     parser.add_argument("--proba", action="store_true",
@@ -26,7 +26,7 @@ def run(args) -> int:
     network, pre, table, X = model_and_data(args)
     if args.proba and pre.task != "classify":
         raise BackpropError("`--proba` needs a classification model; this model does regression")
-    out = network.predict(X)
+    out = network_outputs(network, X, pre, table)
     name = pre.target or "prediction"
     if pre.task == "classify":
         columns = [name]

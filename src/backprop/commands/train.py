@@ -1,6 +1,9 @@
-"""`backprop train DATA.csv --target COLUMN --out MODEL`: train a network on a CSV file.
+"""`backprop train DATA.csv --target COLUMN --out MODEL`: train a network on a CSV or Parquet file.
 
-Features are standardised (the scaler is learned on the training rows and stored in the model);
+Text feature columns are one-hot encoded, missing cells filled (``--missing``: the median of a
+numeric column, the most frequent value of a text column) and numeric features standardised;
+all of it is learned on the training rows and stored in the model (see
+:class:`backprop.preprocessing.Encoding`);
 classification uses a softmax output with softmax cross-entropy (for two classes too), regression
 an identity output with mean squared error on the standardised target.
 """
@@ -23,8 +26,12 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 0.01}
 
 
 def add_arguments(parser):
-    parser.add_argument("data", help="CSV file with a header line of column names")
+    parser.add_argument("data", help="CSV/TSV file with a header line of column names (.gz, .bz2, .xz, .zst "
+                                     "compressed too) or a Parquet file")
     parser.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
+    parser.add_argument("--missing", choices=("impute", "drop", "error"), default="impute",
+                        help="missing feature cells: fill them in (the median, or a text column's most "
+                             "frequent value), drop their rows, or refuse the file (default impute)")
     parser.add_argument("--out", required=True, metavar="MODEL",
                         help="model file to write (.safetensors; written atomically)")
     parser.add_argument("--features", type=column_list, default=None, metavar="A,B,...",
@@ -60,16 +67,12 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from .. import __version__
-    from ..preprocessing import Preprocessor, Standardizer
 
     _check_outputs(args)
     table = read_table(args)
-    task, features, encoder, X_raw, y = _read_task(table, args)
-    train_rows, val_rows = split_rows(y if task == "classify" else None, len(y), args.validation, args.seed)
-    pre = Preprocessor(  # scalers learned on the training rows only
-        task, features, args.target, Standardizer.fit(X_raw[train_rows]), encoder=encoder,
-        target_scaler=Standardizer.fit(y[train_rows]) if task == "regress" else None)
-    X, Y = pre.scaler.transform(X_raw), pre.network_targets(y)
+    pre, X, y, train_rows, val_rows = prepare(table, args)
+    del table  # the network inputs are all that training needs
+    Y = pre.network_targets(y)
 
     network = build_network(pre, args)
     lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
@@ -90,7 +93,7 @@ def run(args) -> int:
     metadata = pre.to_metadata()
     metadata.update(
         training={
-            "data": Path(args.data).name, "hidden": args.hidden, "activation": args.activation,
+            "data": Path(args.data).name, "missing": args.missing, "hidden": args.hidden, "activation": args.activation,
             "conv": args.conv, "input_shape": args.input_shape,
             "output_activation": network.layers[-1].activation.name, "loss": network.loss_fn.name,
             "optimizer": args.optimizer, "lr": lr, "batch_size": args.batch_size, "epochs": args.epochs,
@@ -138,7 +141,7 @@ def build_network(pre, args):
     if getattr(args, "conv", None) or getattr(args, "input_shape", None):
         return _build_conv_network(pre, args, classify)
     return Network.from_sizes(
-        [len(pre.features), *args.hidden, pre.n_outputs],
+        [pre.n_inputs, *args.hidden, pre.n_outputs],
         activation=args.activation,
         output_activation="softmax" if classify else "identity",
         weight_init=WEIGHT_INIT.get(args.activation, "glorot"),
@@ -156,9 +159,9 @@ def _build_conv_network(pre, args, classify: bool):
         raise BackpropError("`--conv` and `--input-shape` go together: give both to train a convolutional "
                             f"network; got --conv {args.conv!r} and --input-shape {args.input_shape!r}")
     C, H, W = args.input_shape
-    if C * H * W != len(pre.features):
+    if C * H * W != pre.n_inputs:
         raise BackpropError(f"`--input-shape` {C},{H},{W} needs {C * H * W} feature columns (the pixels in "
-                            f"C-H-W order); got {len(pre.features)}")
+                            f"C-H-W order); got {pre.n_inputs}")
     return conv_network((C, H, W), args.conv, args.hidden, pre.n_outputs, activation=args.activation,
                         output_activation="softmax" if classify else "identity",
                         loss="softmax_cross_entropy" if classify else "mse", seed=args.seed)
@@ -200,6 +203,123 @@ def _check_outputs(args) -> None:
         from ..plots import check_plot_path
 
         check_plot_path(args.plot, "--plot")
+
+
+def _features(table, args) -> list[str]:
+    from .._validation import BackpropError
+
+    table.require([args.target], "--target")
+    if args.features is not None:
+        if args.target in args.features:
+            raise BackpropError(f"`--features` must not include the target column {args.target!r}")
+        table.require(args.features, "features")
+        return list(args.features)
+    features = [c for c in table.columns if c != args.target]
+    if not features:
+        raise BackpropError(
+            f"{table.source} has no feature columns besides the target {args.target!r}; "
+            "it needs at least one column to learn from"
+        )
+    return features
+
+
+def _text_columns(table, features) -> list[str]:
+    """The features read as text; a column of numbers with a stray word is refused, naming it."""
+    from .._validation import BackpropError
+
+    text = []
+    for name in features:
+        if table.is_empty(name):
+            raise BackpropError(
+                f"{table.source}: column {name!r} (features) is empty in every one of its {table.n_rows} rows; "
+                "fill it in or leave it out with --features")
+        if table.is_text(name):
+            import pyarrow.compute as pc
+
+            from ..tables import _NUMBER
+
+            values = table.texts(name).drop_null()
+            numbers = pc.sum(pc.match_substring_regex(values, _NUMBER, ignore_case=True)).as_py() or 0
+            if 2 * numbers >= len(values):  # mostly numbers: a typo, not categories
+                table.numbers(name, "features")  # raises naming the first cell that is not a number
+            text.append(name)
+    return text
+
+
+def _handle_missing(table, features, args):
+    """Apply --missing to the feature columns and refuse a missing target; notes what was done."""
+    from .._validation import BackpropError
+
+    gaps = {name: table.missing(name) for name in [*features, args.target]}
+    target_gap = gaps.pop(args.target)
+    any_gap = np.logical_or.reduce(list(gaps.values()))
+    if args.missing == "drop":
+        drop = any_gap | target_gap
+        if drop.all():
+            raise BackpropError(f"{table.source}: every row has a missing cell, so --missing drop leaves no row; "
+                                "use --missing impute or fill the cells in")
+        if drop.any():
+            note(f"dropped {int(drop.sum())} of {table.n_rows} rows with missing cells (--missing drop)")
+            table = table.take(~drop)
+        return table
+    if target_gap.any():
+        i = int(np.argmax(target_gap))
+        raise BackpropError(
+            f"{table.where(i)}: column {args.target!r} (target) has a missing value; fill it in, remove the "
+            "row, or pass --missing drop")
+    if args.missing == "error" and any_gap.any():
+        i = int(np.argmax(any_gap))
+        name = next(n for n, g in gaps.items() if g[i])
+        raise BackpropError(
+            f"{table.where(i)}: column {name!r} (features) must hold a value; got a missing cell (--missing "
+            "error); fill it in, remove the row, or pass --missing impute")
+    return table
+
+
+def _targets(table, args):
+    """(task, LabelEncoder or None, y: class indices or values)."""
+    from .._validation import BackpropError
+    from ..preprocessing import LabelEncoder, check_standardisable, detect_task_column
+
+    task = args.task
+    if task is None:
+        task, reason = detect_task_column(table, args.target)
+        note(f"task: {task}, because {reason}; pass --task to choose")
+    if task == "regress":
+        y = table.numeric([args.target], "target")
+        check_standardisable(y, [args.target], table.where, "target")
+        return task, None, y[:, 0]
+    labels = table.strings(args.target, "target")
+    encoder = LabelEncoder.fit(labels)
+    if len(encoder) < 2:
+        raise BackpropError(
+            f"`--target` column {args.target!r} holds a single class ({encoder.classes[0]!r}) in all "
+            f"{table.n_rows} rows; classification needs at least two classes"
+        )
+    if len(encoder) > max(10, table.n_rows // 2):
+        note(f"{len(encoder)} classes in {table.n_rows} rows; for a numeric target use --task regress")
+    return task, encoder, encoder.encode(labels, table, args.target)
+
+
+def prepare(table, args):
+    """(Preprocessor, network inputs X, targets y, training rows, validation rows) for train:
+    the encoding and scalers are learned on the training rows only."""
+    from ..preprocessing import Encoding, Preprocessor, Standardizer
+
+    features = _features(table, args)
+    text = _text_columns(table, features)
+    table = _handle_missing(table, features, args)
+    task, encoder, y = _targets(table, args)
+    train_rows, val_rows = split_rows(y if task == "classify" else None, len(y), args.validation, args.seed)
+    encoding, scaler = Encoding.fit(table, features, train_rows, text=text)
+    pre = Preprocessor(task, features, args.target, scaler, encoder=encoder,
+                       target_scaler=Standardizer.fit(y[train_rows], [args.target]) if task == "regress" else None,
+                       encoding=encoding)
+    notes: list[str] = []
+    X = pre.transform(table, notes)
+    for message in notes:
+        note(message)
+    return pre, X, y, train_rows, val_rows
 
 
 def _read_task(table, args):

@@ -357,7 +357,15 @@ def _read_csv(path: Path, source: str, compression: str | None, header: bool, de
         null_values=null_spellings(), strings_can_be_null=True, quoted_strings_can_be_null=True,
         column_types={name: pa.string() for name in text_columns})
     try:
-        table = pacsv.read_csv(str(path), read_options=read, parse_options=parse, convert_options=convert)
+        # Arrow has no xz codec: Python's lzma decompresses that one; the others are Arrow's streams
+        stream = (lzma.open(path, "rb") if compression == "xz"
+                  else pa.input_stream(str(path), compression=compression) if compression else None)
+        try:
+            table = pacsv.read_csv(stream if stream is not None else str(path), read_options=read,
+                                   parse_options=parse, convert_options=convert)
+        finally:
+            if stream is not None:
+                stream.close()
     except (pa.ArrowInvalid, pa.ArrowException, OSError, EOFError, lzma.LZMAError) as exc:
         _explain_csv_error(exc, path, source, compression, header, delimiter)
         raise  # _explain_csv_error always raises

@@ -179,7 +179,9 @@ def network_outputs(network, X, pre, table):
 
     with np.errstate(all="ignore"):
         out = network.predict(X)
-    bad = ~np.all(np.isfinite(out), axis=1)
+        bad = ~np.all(np.isfinite(out), axis=1)
+        if pre.task == "regress":  # the answer in the target's units may overflow on its own
+            bad |= ~np.isfinite(pre.decode(out))
     if bad.any():
         i = int(np.argmax(bad))
         names = pre.encoding.input_names if pre.encoding is not None else list(pre.features)

@@ -1,0 +1,189 @@
+"""Text columns, missing values and overflow (issues 22 and 29): the encoding a model file stores
+equals scikit-learn's fitted ColumnTransformer (fitted here, independently, on the same rows);
+unseen categories, --missing and values that overflow through the command line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from backprop.cli import main
+from backprop.network import Network
+from backprop.preprocessing import load_model
+from backprop.tables import read_table
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NUMERIC, TEXT = ["area", "rooms", "age"], ["city"]
+
+
+def _oracle(train_csv):
+    """scikit-learn's own ColumnTransformer, fitted on the training file read by pandas."""
+    df = pd.read_csv(train_csv)
+    ct = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),
+        ("txt", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                              OneHotEncoder(handle_unknown="ignore", sparse_output=False)), TEXT),
+    ])
+    return ct.fit(df[NUMERIC + TEXT])
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A regressor trained by the CLI on cities.csv with every row for training (--validation 0)."""
+    folder = tmp_path_factory.mktemp("enc")
+    for name in ("cities.csv", "cities_new.csv"):
+        shutil.copy(FIXTURES / name, folder / name)
+    code = main(["train", str(folder / "cities.csv"), "--target", "price", "--features", "area,rooms,city,age",
+                 "--hidden", "8", "--epochs", "3", "--validation", "0", "--quiet",
+                 "--out", str(folder / "m.safetensors")])
+    assert code == 0
+    return folder
+
+
+def test_stored_encoding_equals_the_fitted_column_transformer(model):
+    # Reloaded from the file's JSON, the transform of the training file and of a new file (gaps
+    # and an unseen city) equals the ColumnTransformer's output, and its learned numbers are stored.
+    ct = _oracle(model / "cities.csv")
+    network, pre = load_model(model / "m.safetensors")
+    for name in ("cities.csv", "cities_new.csv"):
+        frame = read_table(model / name, text_columns=pre.text_features)
+        expected = ct.transform(pd.read_csv(model / name)[NUMERIC + TEXT])
+        np.testing.assert_allclose(pre.transform(frame), expected, rtol=1e-12, atol=1e-12)
+    meta = network.metadata["preprocessing"]
+    by_name = {c["name"]: c for c in meta["columns"]}
+    imputer, scaler = ct.named_transformers_["num"].steps[0][1], ct.named_transformers_["num"].steps[1][1]
+    assert [by_name[n]["fill"] for n in NUMERIC] == imputer.statistics_.tolist()
+    np.testing.assert_allclose(network.metadata["scaler"]["mean"][:3], scaler.mean_, rtol=1e-14)
+    np.testing.assert_allclose(network.metadata["scaler"]["scale"][:3], scaler.scale_, rtol=1e-14)
+    onehot = ct.named_transformers_["txt"].steps[1][1]
+    assert by_name["city"]["categories"] == onehot.categories_[0].tolist() == ["Lille", "Nantes", "Paris"]
+    assert by_name["city"]["fill"] == ct.named_transformers_["txt"].steps[0][1].statistics_[0]
+    assert [c["name"] for c in meta["columns"]] == ["area", "rooms", "city", "age"]  # feature order kept
+    json.dumps(network.metadata)  # plain JSON
+
+
+def test_predict_on_an_unseen_city_notes_it_and_predicts(model, capsys):
+    # 'Lyon' was never seen: a note names the column, value and count; the rows are predicted with
+    # all-zero one-hot inputs, as the ColumnTransformer (handle_unknown='ignore') encodes them.
+    code, out, err = run_cli(capsys, "predict", model / "m.safetensors", model / "cities_new.csv")
+    assert code == 0
+    lyon = int((pd.read_csv(model / "cities_new.csv")["city"] == "Lyon").sum())
+    assert f"column 'city': {lyon} rows hold values never seen in training: 'Lyon' ({lyon})" in err
+    ct = _oracle(model / "cities.csv")
+    new = pd.read_csv(model / "cities_new.csv")
+    medians = dict(zip(NUMERIC, ct.named_transformers_["num"].steps[0][1].statistics_))
+    for name in NUMERIC:
+        if new[name].isna().any():
+            assert f"{name} ({new[name].isna().sum()}, with the median {medians[name]:g})" in err
+    network, pre = load_model(model / "m.safetensors")
+    Z = ct.transform(new[NUMERIC + TEXT])
+    assert Z[1, 3:].tolist() == [0.0, 0.0, 0.0]  # row 2 of the file is in Lyon
+    expected = pre.decode(network.predict(Z))
+    np.testing.assert_allclose([float(v) for v in out.split()[1:]], expected, rtol=1e-12)
+    code, out, err = run_cli(capsys, "evaluate", model / "m.safetensors", model / "cities_new.csv")
+    assert code == 0 and "rows: 6" in out and "'Lyon' (2)" in err
+
+
+def test_info_lists_each_features_encoding(model, capsys):
+    # info shows the median fill and mean/scale of numbers, and a text column's categories.
+    code, out, _ = run_cli(capsys, "info", model / "m.safetensors")
+    assert code == 0
+    assert "  city: text: one-hot of 3 categories (Lille, Nantes, Paris); missing -> 'Paris'" in out
+    meta = Network.load(model / "m.safetensors").metadata
+    area = meta["preprocessing"]["columns"][0]
+    assert (f"  area: numeric: missing -> median {area['fill']:.6g}; standardised with mean "
+            f"{meta['scaler']['mean'][0]:.6g}, scale {meta['scaler']['scale'][0]:.6g}") in out
+
+
+@pytest.mark.parametrize("mode", ["impute", "drop", "error"])
+def test_missing_modes(tmp_path, capsys, mode):
+    # --missing impute fills and counts per column, drop counts the rows, error names the first
+    # cell; the counts and medians come from pandas on the same file.
+    df = pd.read_csv(FIXTURES / "cities.csv")
+    gaps = df.isna().sum()
+    shutil.copy(FIXTURES / "cities.csv", tmp_path / "cities.csv")
+    code, _, err = run_cli(capsys, "train", tmp_path / "cities.csv", "--target", "price", "--missing", mode,
+                           "--epochs", "1", "--quiet", "--validation", "0", "--out", tmp_path / "m.safetensors")
+    assert (tmp_path / "m.safetensors").exists() == (mode != "error")
+    if mode == "impute":
+        assert code == 0 and f"filled {int(gaps.sum())} missing cells: " in err
+        for name in NUMERIC:
+            assert f"{name} ({gaps[name]}, with the median {df[name].median():g})" in err
+        assert f"city ({gaps['city']}, with the most frequent value {df['city'].mode()[0]!r})" in err
+    elif mode == "drop":
+        dropped = int(df.isna().any(axis=1).sum())
+        assert code == 0 and f"dropped {dropped} of {len(df)} rows with missing cells (--missing drop)" in err
+        network, _ = load_model(tmp_path / "m.safetensors")
+        assert network.metadata["training"]["n_train"] == len(df) - dropped
+    else:
+        first = int(np.flatnonzero(df.isna().any(axis=1))[0])
+        column = df.columns[df.iloc[first].isna().to_numpy()][0]
+        assert code == 1
+        assert (f"cities.csv` line {first + 2}: column {column!r} (features) must hold a value; got a "
+                "missing cell (--missing error)") in err
+
+
+def test_legacy_files_still_evaluate(capsys):
+    # A model file from before the encoding (no `preprocessing`) evaluates its own data as before.
+    code, out, _ = run_cli(capsys, "evaluate", FIXTURES / "legacy_classify.safetensors", FIXTURES / "legacy_classify.csv")
+    assert code == 0 and "accuracy:" in out
+
+
+# -- issue 29: values that overflow ------------------------------------------------------------
+def test_a_feature_whose_variance_overflows_is_refused(tmp_path, capsys):
+    # Values near 1e160: the variance overflows float64; refused naming the column, its line and a
+    # fix; nothing written, no numpy warning.
+    rows = "\n".join(f"{v:.3e},{k % 2}" for k, v in enumerate([1e160, -2e160, 3e160, 1.5e160, 2e160, -1e160]))
+    (tmp_path / "d.csv").write_text("x,y\n" + rows + "\n")
+    code, out, err = run_cli(capsys, "train", tmp_path / "d.csv", "--target", "y", "--task", "classify",
+                             "--quiet", "--out", tmp_path / "m.safetensors")
+    assert code == 1 and not (tmp_path / "m.safetensors").exists()
+    line = [l for l in err.splitlines() if l.startswith("backprop: error:")]
+    assert len(line) == 1 and "column 'x' (features) holds values too large to standardise: 3e+160" in line[0]
+    assert "d.csv` line 4" in line[0] and "divide the column by a power of ten" in line[0]
+    assert "RuntimeWarning" not in err and "X[" not in err
+
+
+def test_a_target_whose_variance_overflows_is_refused(tmp_path, capsys):
+    # The regression target gets the same check (its scale used to become 1 silently).
+    rows = "\n".join(f"{k},{v:.1e}" for k, v in enumerate([1e160, -2e160, 3e160, 5e159, 2e160, 1e159, 7e159]))
+    (tmp_path / "d.csv").write_text("x,t\n" + rows + "\n")
+    code, _, err = run_cli(capsys, "train", tmp_path / "d.csv", "--target", "t", "--task", "regress",
+                           "--quiet", "--out", tmp_path / "m.safetensors")
+    assert code == 1 and "column 't' (target) holds values too large to standardise" in err
+    assert "line 4" in err and not (tmp_path / "m.safetensors").exists() and "RuntimeWarning" not in err
+
+
+def test_predict_on_a_huge_finite_value_is_an_error_not_nan(model, tmp_path, capsys):
+    # 1e308 is finite, but the network's output overflows: one line naming the file line and the
+    # column; never nan/inf printed, no numpy warning, no output file.
+    (tmp_path / "big.csv").write_text("area,rooms,city,age\n50,2,Paris,10\n1e308,2,Paris,10\n")
+    out_file = tmp_path / "p.csv"
+    code, out, err = run_cli(capsys, "predict", model / "m.safetensors", tmp_path / "big.csv", "--out", out_file)
+    assert code == 1 and not out_file.exists() and "nan" not in out and "inf" not in out
+    line = [l for l in err.splitlines() if l.startswith("backprop: error:")]
+    assert len(line) == 1 and "big.csv` line 3" in line[0] and "column 'area'" in line[0]
+    assert "RuntimeWarning" not in err
+
+
+def test_an_infinite_cell_is_named_by_line_and_column(model, tmp_path, capsys):
+    # "inf" in a file: the CSV column and 1-based line, not `X[0, 0]`.
+    (tmp_path / "inf.csv").write_text("area,rooms,city,age\n50,2,Paris,10\n60,-inf,Paris,10\n")
+    code, _, err = run_cli(capsys, "predict", model / "m.safetensors", tmp_path / "inf.csv")
+    assert code == 1 and "inf.csv` line 3: column 'rooms' (features) must hold a finite number" in err
+    assert "X[" not in err and "index" not in err

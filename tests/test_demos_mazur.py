@@ -183,8 +183,8 @@ def test_cli_text_and_json(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["variant"] == "blog" and data["iterations"] == 50
     assert data["forward"]["E_total"] == pytest.approx(0.298371109, abs=5e-10)
-    assert main(["demo", "mazur", "--iterations", "0"]) == 1
-    assert "`iterations` must be an integer >= 1; got 0" in capsys.readouterr().err
+    assert main(["demo", "mazur", "--iterations", "0"]) == 2  # a usage error, from argparse
+    assert "argument --iterations: must be an integer >= 1; got '0'" in capsys.readouterr().err
 
 
 def test_layerwise_order_on_a_deeper_softmax_network():

@@ -126,5 +126,5 @@ def test_json_and_bad_input(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["variant"] == "pyimagesearch" and len(data["pred"]) == 4
     assert data["network"] == "Network 2-3-1 (sigmoid)"
-    assert main(["demo", "xor", "--every", "0"]) == 1
-    assert "`every` must be an integer >= 1; got 0" in capsys.readouterr().err
+    assert main(["demo", "xor", "--every", "0"]) == 2  # a usage error, from argparse
+    assert "argument --every: must be an integer >= 1; got '0'" in capsys.readouterr().err

@@ -61,15 +61,15 @@ def test_output_file_is_written_atomically(tmp_path, capsys):
     text = target.read_text(encoding="utf-8")
     assert text.startswith("# One training step") and "0.291027774" in text
     assert [p.name for p in tmp_path.iterdir()] == ["d.md"]
-    assert main(["explain", "--weights", "1,2", "--output", str(target)]) == 1
+    assert main(["explain", "--weights", "1,2", "--output", str(target)]) == 2  # a usage error
     assert target.read_text(encoding="utf-8") == text
     assert main(["explain", "--output", str(tmp_path / "missing" / "d.txt")]) == 1
     assert "does not exist" in capsys.readouterr().err
 
 
 def test_bad_weight_count_is_one_clear_line(capsys):
-    # The error names the option, the expected count and the received count.
-    assert main(["explain", "--weights", "0.1,0.2,0.3"]) == 1
+    # The error names the option, the expected count and the received count; a usage error.
+    assert main(["explain", "--weights", "0.1,0.2,0.3"]) == 2
     err = capsys.readouterr().err
     assert err == "backprop: error: `--weights` must list 8 numbers (w1..w8 for layers 2,2,2); got 3\n"
 
@@ -78,15 +78,25 @@ def test_bad_weight_count_is_one_clear_line(capsys):
     (["--inputs", "1,2,3"], "`--inputs` must list 2 numbers (one per input); got 3"),
     (["--targets", "1"], "`--targets` must list 2 numbers (one per output); got 1"),
     (["--biases", "1,2,3"], "`--biases` must list 2 numbers (one per layer, or 4: one per neuron); got 3"),
-    (["--lr", "-1"], "`lr` must be a positive number; got -1.0"),
-    (["--activation", "nope"], "`activation` must be one of"),
-    (["--loss", "nope"], "`loss` must be one of"),
 ])
 def test_other_bad_options(capsys, argv, expected):
-    # Bad values get a one-line error naming what is wrong.
-    assert main(["explain", *argv]) == 1
+    # Bad values get a one-line usage error (exit 2) naming what is wrong.
+    assert main(["explain", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("backprop: error: " + expected) and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--lr", "-1"], "argument --lr: must be a positive number; got '-1'"),
+    (["--activation", "nope"], "argument --activation: --activation must be one of identity, leaky_relu, relu"),
+    (["--loss", "nope"], "argument --loss: --loss must be one of binary_cross_entropy, "),
+    (["--digits", "-3"], "argument --digits: must be an integer from 1 to 30; got '-3'"),
+])
+def test_bad_option_values_are_argparse_errors(capsys, argv, expected):
+    # Values refused by the option's own type: argparse's one line, exit 2.
+    assert main(["explain", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("backprop explain: error: " + expected) and err.count("\n") == 1
 
 
 def test_bad_list_syntax_is_a_usage_error(capsys):
@@ -144,15 +154,17 @@ def test_model_data_row(tmp_path, capsys):
     assert any("i1 = a (-1)" in note for note in data["notes"])
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--row", "3"], "`--row` must be between 1 and 2"),
-    (["--row", "0"], "`--row` must be between 1 and 2 for"),
-    (["--row", "1", "--weights", "1"], "`--model` takes the network from the file; drop --weights"),
+@pytest.mark.parametrize("argv, code, expected", [
+    (["--row", "3"], 1, "`--row` must be between 1 and 2"),
+    (["--row", "0"], 2, "argument --row: must be an integer >= 1; got '0'"),
+    (["--row", "1", "--weights", "1"], 2, "`--model` takes the network from the file; drop --weights"),
 ])
-def test_model_data_row_errors(tmp_path, capsys, argv, expected):
-    # Out-of-range rows and options that clash with a saved model get a clear line.
+def test_model_data_row_errors(tmp_path, capsys, argv, code, expected):
+    # Out-of-range rows (for the file: exit 1) and options that clash with a saved model or are
+    # malformed (usage: exit 2) get a clear line.
     _saved_model(tmp_path)
-    assert main(["explain", "--model", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "d.csv"), *argv]) == 1
+    assert main(["explain", "--model", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "d.csv"),
+                 *argv]) == code
     assert expected in capsys.readouterr().err
 
 
@@ -182,5 +194,5 @@ def test_model_from_backprop_train_regression(tmp_path, capsys):
 
 def test_data_without_model(capsys):
     # --data/--row alone is refused, naming --model.
-    assert main(["explain", "--data", "x.csv", "--row", "1"]) == 1
+    assert main(["explain", "--data", "x.csv", "--row", "1"]) == 2
     assert "need `--model FILE`" in capsys.readouterr().err

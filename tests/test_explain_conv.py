@@ -300,7 +300,7 @@ def test_size_limit_needs_force(capsys):
     (["--pool", "max", "3"], 1, "`pool_size` 3x3 does not fit the input 2x2"),
     (["--pool", "min", "2"], 2, "--pool: KIND must be 'max' or 'avg' (e.g. --pool max 2); got 'min'"),
     (["--pool", "max", "0"], 2, "--pool SIZE must be a positive integer"),
-    (["--pool-stride", "1"], 1, "`--pool-stride` needs `--pool KIND SIZE`"),
+    (["--pool-stride", "1"], 2, "`--pool-stride` needs `--pool KIND SIZE`"),
     (["--input", "1,2;3"], 2, "--input must be a matrix (numbers separated by ',', rows by ';', channels by '|') with "
                               "rows of one length; got '1,2;3' (rows of 2, 1 numbers)"),
     (["--kernel", "1,x;2,0"], 2, "--kernel must be a matrix"),
@@ -309,8 +309,9 @@ def test_size_limit_needs_force(capsys):
     (["--input", "1,2,0,1;0,1,3,1;2,1,1,1"], 1, "`--target` is needed: the output is 2x3"),
     (["--input", "1,2;3,4 | 5,6;7,8"], 1, "`--kernel` is needed for an input of 2 channels"),
     (["--layers", "2,3,1"], 2, "drop --layers"),
-    (["--format", "html", "--steps", "0"], 1, "`--steps` must be a positive integer; got 0"),
-    (["--lr", "-1"], 1, "`lr` must be a positive number; got -1.0"),
+    (["--format", "html", "--steps", "0"], 2, "argument --steps: must be an integer >= 1; got '0'"),
+    (["--lr", "-1"], 2, "argument --lr: must be a positive number; got '-1'"),
+    (["--bias", "inf"], 2, "--bias must be finite numbers separated by ','"),
 ])
 def test_bad_input_is_one_clear_line(capsys, argv, code, expected):
     # Bad input: one error line naming the argument; exit 2 for usage, 1 for values that do not fit.

@@ -136,15 +136,15 @@ def test_refusals_write_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"draws grids of at most {MAX_GRID_SIDE}x{MAX_GRID_SIDE} cells" in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
-    assert main(base + ["--steps", "0"]) == 1
-    assert "`--steps` must be a positive integer; got 0" in capsys.readouterr().err
+    assert main(base + ["--steps", "0"]) == 2
+    assert "argument --steps: must be an integer >= 1; got '0'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     assert main(base + ["--force"]) == 0
     assert sum(n["shape"] == "cell" for n in _page_data(out)["graph"]["nodes"]) == 3 * side * side + 1 + 1
 
 
 def test_steps_needs_html_with_conv_too(capsys):
-    assert main(["explain", "--conv", "--steps", "3"]) == 1
+    assert main(["explain", "--conv", "--steps", "3"]) == 2
     assert "`--steps` needs `--format html`; got --format text" in capsys.readouterr().err
 
 

@@ -112,20 +112,20 @@ def test_page_is_self_contained(tmp_path):
     assert _page_data(out)["training"]["steps"] == 5
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--steps", "0"], "`--steps` must be a positive integer; got 0"),
-    (["--steps", "-3"], "`--steps` must be a positive integer; got -3"),
-    (["--layers", "2,12,1"], "draws at most 10 neurons per layer"),
+@pytest.mark.parametrize("argv, code, message", [
+    (["--steps", "0"], 2, "argument --steps: must be an integer >= 1; got '0'"),
+    (["--steps", "-3"], 2, "argument --steps: must be an integer >= 1; got '-3'"),
+    (["--layers", "2,12,1"], 1, "draws at most 10 neurons per layer"),
 ])
-def test_refusals_write_nothing(tmp_path, capsys, argv, message):
-    """Bad input: one line on stderr, exit 1, and no file (nor an existing one changed)."""
+def test_refusals_write_nothing(tmp_path, capsys, argv, code, message):
+    """Bad input: one line on stderr, exit 2 (usage) or 1, and no file (nor an existing one changed)."""
     out = tmp_path / "p.html"
-    assert main(["explain", "--format", "html", "--output", str(out), *argv]) == 1
+    assert main(["explain", "--format", "html", "--output", str(out), *argv]) == code
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
     out.write_text("keep")
-    assert main(["explain", "--format", "html", "--output", str(out), *argv]) == 1
+    assert main(["explain", "--format", "html", "--output", str(out), *argv]) == code
     assert out.read_text() == "keep"
 
 
@@ -134,7 +134,7 @@ def test_force_draws_a_wide_layer_and_steps_need_html(tmp_path, capsys):
     out = tmp_path / "p.html"
     assert main(["explain", "--format", "html", "--layers", "2,12,1", "--force", "--output", str(out)]) == 0
     assert len(_page_data(out)["graph"]["nodes"]) == 2 + 12 + 1 + 1 + 1
-    assert main(["explain", "--steps", "3"]) == 1
+    assert main(["explain", "--steps", "3"]) == 2
     assert "`--steps` needs `--format html`; got --format text" in capsys.readouterr().err
 
 

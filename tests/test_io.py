@@ -36,7 +36,8 @@ def test_frozen_bias_survives_roundtrip(tmp_path):
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):
-    # A failure while writing leaves the old file intact and no temporary file behind.
+    # A failure while writing leaves the old file intact and no temporary file behind, and is
+    # one error naming the file asked for.
     path = tmp_path / "m.safetensors"
     _net().save(path)
     before = path.read_bytes()
@@ -46,7 +47,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(BackpropError, match=r"^cannot write `.*m\.safetensors`: disk full$"):
         Network.from_sizes([3, 2], seed=1).save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

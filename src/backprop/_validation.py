@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "BackpropError",
+    "UsageError",
     "NotFittedError",
     "check_positive",
     "check_non_negative",
@@ -31,6 +32,10 @@ __all__ = [
 
 class BackpropError(ValueError):
     """A problem with the user's input, data or model file (a ValueError, so callers may catch either)."""
+
+
+class UsageError(BackpropError):
+    """A bad option value or combination of options: the command line's usage error (exit 2)."""
 
 
 class NotFittedError(BackpropError, AttributeError):

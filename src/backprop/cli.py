@@ -1,8 +1,13 @@
 """Command line: argparse sub-commands; ``main(argv) -> int``.
 
 Each sub-command lives in a module of ``backprop.commands`` that defines ``NAME``, ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``; they are found automatically. Errors are one
-line on stderr: exit 2 for usage, 1 for data or model problems; ``--debug`` shows the traceback.
+``add_arguments(parser)`` and ``run(args) -> int``; they are found automatically. Its input and
+output paths (``commands/_outputs.py``) are checked before ``run``: no output over an input or
+over another output, every output writable.
+
+Errors are one line on stderr: exit 2 for usage (argparse, or a :class:`UsageError`), 1 for data,
+model or file problems (:class:`BackpropError`, or the system refusing a file), 3 for anything
+else, which is a bug of backprop and says so; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -15,8 +20,20 @@ import sys
 import traceback
 
 from . import __version__, commands
+from ._validation import BackpropError, UsageError
+from .commands._outputs import check_paths, paths_of
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "EXIT_USAGE", "EXIT_ERROR", "EXIT_INTERNAL"]
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: ``backprop train: error: argument --epochs: ...``."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
 
 
 def _command_modules():
@@ -26,7 +43,7 @@ def _command_modules():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="backprop",
         description="Train neural networks by backpropagation, and see every number of it.",
     )
@@ -38,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks on errors")
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        flags = {a.dest: next((o for o in a.option_strings if o.startswith("--")), a.dest) for a in p._actions}
+        p.set_defaults(_run=module.run, _paths=(paths_of(module), flags))
     return parser
 
 
@@ -73,15 +91,33 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        check_paths(args, *args._paths)
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("backprop: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
-    except (ValueError, TypeError, OSError, KeyError) as exc:
-        if args.debug:
-            traceback.print_exc()
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"backprop: error: {message}", file=sys.stderr)
-        return 1
+    except BackpropError as exc:  # raised on purpose: the user's input, data, model or files
+        _debug(args)
+        print(f"backprop: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
+    except OSError as exc:  # the system refused a file (permissions, a full disk, ...)
+        _debug(args)
+        where = f"`{exc.filename}`: " if exc.filename else ""
+        print(f"backprop: error: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # anything else is a bug of backprop
+        _debug(args)
+        print(f"backprop: internal error, please report: {type(exc).__name__}: {_one_line(exc)}"
+              + ("" if args.debug else " (run with --debug for the traceback)"), file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _debug(args) -> None:
+    if getattr(args, "debug", False):
+        traceback.print_exc()

@@ -32,7 +32,7 @@ from ._validation import BackpropError, describe
 from .layers import layer_from_config
 from .network import Network
 
-__all__ = ["save_network", "load_network", "atomic_write_bytes", "read_header", "read_safetensors",
+__all__ = ["save_network", "load_network", "atomic_write_bytes", "current_umask", "read_header", "read_safetensors",
            "parse_json", "FORMAT", "VERSION", "MAX_FILE_BYTES"]
 
 FORMAT = "backprop.network"
@@ -44,26 +44,62 @@ _DTYPES = {"F32": np.float32, "F64": np.float64}
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file and a rename (never half-written)."""
+    """Write ``data`` to ``path`` via a temporary file and a rename (never half-written).
+
+    The file gets the permissions a plain ``open(path, "wb")`` would give: ``0o666`` less the
+    umask for a new file, the old mode for a file it replaces. A symbolic link is written
+    through: its target is replaced and the link kept. Any failure is one BackpropError naming
+    ``path`` as given (never the temporary file).
+    """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+    target = Path(os.path.realpath(path))  # through any symbolic links, to the file to replace
+    folder = target.parent
     if not folder.is_dir():
-        raise BackpropError(f"cannot write `{path}`: folder `{folder}` does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        shown = path.parent if str(path.parent) else Path(".")
+        raise BackpropError(f"cannot write `{path}`: folder `{shown}` does not exist")
+    if target.is_dir():
+        raise BackpropError(f"cannot write `{path}`: it is a folder; give a file name")
     try:
+        mode = target.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~current_umask()
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), mode)  # mkstemp makes 0o600
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
+        tmp = None
         _fsync_folder(folder)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__  # never the temporary file's name
+        raise BackpropError(f"cannot write `{path}`: {reason}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     return path
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (``/proc/self/status``);
+    elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: Path) -> None:

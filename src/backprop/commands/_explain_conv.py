@@ -10,6 +10,7 @@ and, for kernels, filters (output channels) by ``/``. See docs/explain.md.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 CONV_OPTIONS = ("input", "kernel", "bias", "target", "stride", "padding", "pool", "pool_stride")
@@ -60,8 +61,10 @@ def _bias(text: str):
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--bias must be numbers separated by ',' (one per filter) or 'none'; "
-                                         f"got {text!r}") from None
+        values = [math.nan]
+    if not all(map(math.isfinite, values)):
+        raise argparse.ArgumentTypeError(f"--bias must be finite numbers separated by ',' (one per filter) or "
+                                         f"'none'; got {text!r}")
     return values
 
 
@@ -116,16 +119,11 @@ def _clashes(args) -> list[str]:
     return [name for name, value in given.items() if value]
 
 
-def _usage(message: str) -> int:
-    print(f"backprop: error: {message}", file=sys.stderr)
-    return 2
-
-
 def conv_derivation(args):
     """The ConvDerivation the options describe (example B's numbers for what is not given)."""
     import numpy as np
 
-    from .._validation import BackpropError
+    from .._validation import BackpropError, UsageError
     from ..explain.conv import EXAMPLE_B, conv_network, explain_conv
 
     rng = np.random.default_rng(args.seed) if args.seed is not None else None
@@ -155,7 +153,7 @@ def conv_derivation(args):
     lr = 0.1 if isinstance(args.lr, DefaultFloat) else args.lr
     activation = "identity" if isinstance(args.activation, DefaultStr) else args.activation
     if args.pool_stride is not None and args.pool is None:
-        raise BackpropError("`--pool-stride` needs `--pool KIND SIZE`")
+        raise UsageError("`--pool-stride` needs `--pool KIND SIZE`")
     pool = None if args.pool is None else (*args.pool, args.pool_stride)
     network = conv_network(K, b, X.shape, args.stride or 1, args.padding or 0, activation, pool)
     out_shape = network.layers[-2].output_shape
@@ -174,17 +172,17 @@ def conv_derivation(args):
 
 def run_conv(args) -> int:
     """`backprop explain --conv ...`: write the derivation in the chosen format."""
-    from .._validation import BackpropError, check_int
+    from .._validation import UsageError
     from ..io import atomic_write_bytes
 
     if not args.conv:
         given = next(o for o in CONV_OPTIONS if getattr(args, o, None) is not None).replace("_", "-")
-        return _usage(f"`--{given}` describes a convolution and needs `--conv`")
+        raise UsageError(f"`--{given}` describes a convolution and needs `--conv`")
     clash = _clashes(args)
     if clash:
-        return _usage(f"`--conv` explains a convolution (options --input, --kernel, --bias, --target, --stride, "
-                      f"--padding, --pool, --pool-stride); drop {', '.join(clash)}")
-    digits = check_int("digits", args.digits)
+        raise UsageError(f"`--conv` explains a convolution (options --input, --kernel, --bias, --target, --stride, "
+                         f"--padding, --pool, --pool-stride); drop {', '.join(clash)}")
+    digits = args.digits
     if args.format == "html" or args.steps is not None:
         from .explain import check_page_options
 

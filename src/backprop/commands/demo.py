@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._common import positive_int, seed_type
+
 NAME = "demo"
 HELP = "run a classic backpropagation tutorial (mazur, brownlee, xor, digits) or the digits CNN (cnn)"
 
@@ -19,7 +21,7 @@ def add_arguments(parser):
     p = sub.add_parser("mazur", help="Mazur's step-by-step example (seeds 001, 002)",
                        description="Matt Mazur's 2-2-2 worked example: forward pass, backward pass, "
                                    "updated weights, then the 10,000-update loop.")
-    p.add_argument("--iterations", type=int, default=10000, help="updates in the loop (default 10000)")
+    p.add_argument("--iterations", type=positive_int, default=10000, help="updates in the loop (default 10000)")
     p.add_argument("--variant", choices=["correct", "blog"], default="correct",
                    help="'blog': the older update order (output weights changed before the hidden "
                         "deltas) behind the blog's 0.291027924 (default: correct)")
@@ -28,9 +30,9 @@ def add_arguments(parser):
     p = sub.add_parser("brownlee", help="Brownlee's backpropagation from scratch (seed 000)",
                        description="Jason Brownlee's 2-2-2 network on his 10-row dataset, initialised "
                                    "by Python's random.seed(SEED), online SGD.")
-    p.add_argument("--seed", type=int, default=1, help="Python random.seed (default 1)")
-    p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
-    p.add_argument("--hidden", type=int, default=2, help="hidden neurons (default 2)")
+    p.add_argument("--seed", type=seed_type, default=1, help="Python random.seed (default 1)")
+    p.add_argument("--epochs", type=positive_int, default=20, help="training epochs (default 20)")
+    p.add_argument("--hidden", type=positive_int, default=2, help="hidden neurons (default 2)")
 
     p = sub.add_parser("xor", help="PyImageSearch's 2-2-1 XOR network (seed 003)",
                        description="A 2-2-1 sigmoid network learns XOR: learning rate 0.5, per-sample "
@@ -47,8 +49,8 @@ def add_arguments(parser):
                                    "ReLU -> MaxPool 2 -> Flatten -> Dense 64 ReLU -> Dense 10 softmax, Adam "
                                    "3e-3, batches of 32, on the digits demo's split; a 64-128-64-10 dense "
                                    "network trained the same way beside it.")
-    p.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
-    p.add_argument("--seed", type=int, default=0, help="weight and shuffling seed (default 0)")
+    p.add_argument("--epochs", type=positive_int, default=40, help="training epochs (default 40)")
+    p.add_argument("--seed", type=seed_type, default=0, help="weight and shuffling seed (default 0)")
     p.add_argument("--no-dense", action="store_true", help="train the CNN only")
 
     for p in sub.choices.values():
@@ -59,9 +61,9 @@ def add_arguments(parser):
 
 
 def _pyimagesearch_options(p, seed_help: str, epochs: int, every: int) -> None:
-    p.add_argument("--seed", type=int, default=42, help=f"{seed_help} (default 42)")
-    p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
-    p.add_argument("--every", type=int, default=every, help=f"print the loss every N epochs (default {every})")
+    p.add_argument("--seed", type=seed_type, default=42, help=f"{seed_help} (default 42)")
+    p.add_argument("--epochs", type=positive_int, default=epochs, help=f"training epochs (default {epochs})")
+    p.add_argument("--every", type=positive_int, default=every, help=f"print the loss every N epochs (default {every})")
     p.add_argument("--variant", choices=["default", "pyimagesearch"], default="default",
                    help="'pyimagesearch': the tutorial's bias trick instead of true biases")
 
@@ -216,12 +218,9 @@ def _cnn(args) -> int:
     import logging
     import sys
 
-    from .._validation import check_int
     from ..demos import cnn
     from ..progress import ProgressBar
 
-    check_int("--epochs", args.epochs)
-    check_int("--seed", args.seed, minimum=0)
     if not args.json:
         print("[INFO] 8x8 digits: 1347 training and 450 test images (the digits demo's split)")
         print(cnn.build_cnn(args.seed).summary())

@@ -6,12 +6,16 @@ With no options it prints seed 002's worked example. See docs/explain.md.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
+
+from ._common import positive_float, positive_int, seed_type
 
 NAME = "explain"
 HELP = "show one training step worked out by the chain rule (seed 002's example by default)"
 
 FORMATS = ("text", "markdown", "latex", "json", "html")
+MAX_DIGITS = 30
 
 
 def _numbers(option: str):
@@ -19,11 +23,44 @@ def _numbers(option: str):
 
     def parse(text: str) -> list[float]:
         try:
-            return [float(v) for v in text.split(",") if v.strip()]
+            values = [float(v) for v in text.split(",") if v.strip()]
         except ValueError:
             raise _argparse_error(f"{option} must be comma-separated numbers; got {text!r}") from None
+        bad = next((k for k, v in enumerate(values) if not math.isfinite(v)), None)
+        if bad is not None:
+            raise _argparse_error(f"{option} must be finite numbers; got {text!r} (number {bad + 1} is "
+                                  f"{values[bad]})")
+        return values
 
     return parse
+
+
+def _registry(option: str, lookup: str):
+    """argparse type for an activation or loss name, checked against its registry (the name is
+    returned as typed, so a marked default stays marked)."""
+
+    def parse(text: str) -> str:
+        from .. import activations, losses
+
+        try:
+            getattr(activations if lookup == "activation" else losses, f"get_{lookup}")(text)
+        except ValueError:
+            names = sorted(activations.ACTIVATIONS if lookup == "activation" else losses.LOSSES)
+            raise _argparse_error(f"{option} must be one of {', '.join(names)}; got {text!r}") from None
+        return text
+
+    return parse
+
+
+def _digits(text: str) -> int:
+    """Decimals shown: 1 to 30."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_DIGITS:
+        raise _argparse_error(f"must be an integer from 1 to {MAX_DIGITS}; got {text!r}")
+    return value
 
 
 def _sizes(text: str) -> list[int]:
@@ -55,27 +92,29 @@ def add_arguments(parser):
                      help="the sample's inputs (default 0.05,0.10 for two inputs, else random)")
     net.add_argument("--targets", type=_numbers("--targets"), metavar="T,T,..",
                      help="the sample's targets (default 0.01,0.99 for two outputs, else random)")
-    net.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
-    net.add_argument("--output-activation", default=None,
+    net.add_argument("--activation", type=_registry("--activation", "activation"), default="sigmoid",
+                     help="hidden activation (default sigmoid)")
+    net.add_argument("--output-activation", type=_registry("--output-activation", "activation"), default=None,
                      help="output activation (default: --activation; sigmoid/softmax for the cross-entropies)")
-    net.add_argument("--loss", default="half_sse",
+    net.add_argument("--loss", type=_registry("--loss", "loss"), default="half_sse",
                      help="half_sse (default), sse, mse, binary_cross_entropy, softmax_cross_entropy")
-    net.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")
+    net.add_argument("--lr", type=positive_float, default=0.5, help="learning rate (default 0.5)")
     net.add_argument("--train-biases", action="store_true", help="train the biases too (the seed keeps them fixed)")
-    net.add_argument("--seed", type=int, default=None,
+    net.add_argument("--seed", type=seed_type, default=None,
                      help="random weights (and inputs/targets where there is no default) from this seed")
     net.add_argument("--force", action="store_true", help="explain networks with more than 64 weights")
     saved = parser.add_argument_group("a saved model instead (explain one row of a CSV through it)")
     saved.add_argument("--model", metavar="FILE", help="a model file saved by backprop (.safetensors)")
     saved.add_argument("--data", metavar="FILE", help="CSV with a header row and the model's columns")
-    saved.add_argument("--row", type=int, metavar="N", help="data row to explain (1 = the row after the header)")
+    saved.add_argument("--row", type=positive_int, metavar="N", help="data row to explain (1 = the row after the header)")
     out = parser.add_argument_group("output")
     out.add_argument("--format", choices=FORMATS, default="text",
                      help="text (default), markdown, latex, json, or html (a self-contained step-through page)")
-    out.add_argument("--steps", type=int, metavar="N",
+    out.add_argument("--steps", type=positive_int, metavar="N",
                      help="with --format html: also train N steps on the sample and show the error curve and the "
                           "network at a sample of them")
-    out.add_argument("--digits", type=int, default=9, help="decimals shown (default 9, as the seed)")
+    out.add_argument("--digits", type=_digits, default=9,
+                     help=f"decimals shown, 1 to {MAX_DIGITS} (default 9, as the seed)")
     out.add_argument("--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     out.add_argument("--diagram", metavar="FILE", help="also draw the network before/after to FILE (.png or .svg)")
     from ._explain_conv import add_conv_arguments
@@ -90,10 +129,10 @@ def _is_default_example(args) -> bool:
 
 
 def _check_count(option: str, values, expected: int, what: str):
-    from .._validation import BackpropError
+    from .._validation import UsageError
 
     if len(values) != expected:
-        raise BackpropError(f"`{option}` must list {expected} numbers ({what}); got {len(values)}")
+        raise UsageError(f"`{option}` must list {expected} numbers ({what}); got {len(values)}")
     return values
 
 
@@ -117,20 +156,20 @@ def _sample(args, loss_fn):
 
 
 def _saved_model_derivation(args):
-    from .._validation import BackpropError
+    from .._validation import UsageError
     from ..explain import explain
     from ..explain.saved import sample_from_csv
     from ..preprocessing import load_model
 
     if args.data is None or args.row is None:
-        raise BackpropError("`--model` needs `--data FILE` and `--row N` too")
+        raise UsageError("`--model` needs `--data FILE` and `--row N` too")
     network_options = {"--layers": args.layers != [2, 2, 2], "--weights": args.weights, "--biases": args.biases,
                        "--inputs": args.inputs, "--targets": args.targets, "--seed": args.seed is not None,
                        "--activation": args.activation != "sigmoid", "--output-activation": args.output_activation,
                        "--loss": args.loss != "half_sse", "--train-biases": args.train_biases}
     clash = [name for name, given in network_options.items() if given]
     if clash:
-        raise BackpropError(f"`--model` takes the network from the file; drop {', '.join(clash)}")
+        raise UsageError(f"`--model` takes the network from the file; drop {', '.join(clash)}")
     network, pre = load_model(args.model)
     x, y, notes = sample_from_csv(pre, args.data, args.row)
     derivation = explain(network, x, y, lr=args.lr, force=args.force)
@@ -139,7 +178,7 @@ def _saved_model_derivation(args):
 
 
 def _derivation(args):
-    from .._validation import BackpropError
+    from .._validation import UsageError
     from ..explain import explain
     from ..explain import example
     from ..explain.build import build_network, count_weights
@@ -148,7 +187,7 @@ def _derivation(args):
     if args.model is not None:
         return _saved_model_derivation(args)
     if args.data is not None or args.row is not None:
-        raise BackpropError("`--data` and `--row` need `--model FILE` (a saved model) too")
+        raise UsageError("`--data` and `--row` need `--model FILE` (a saved model) too")
     if _is_default_example(args):
         return example.derivation()
     loss_fn = get_loss(args.loss)
@@ -164,18 +203,47 @@ def _derivation(args):
             _check_count("--biases", args.biases, per_layer, f"one per layer, or {per_neuron}: one per neuron")
     network = build_network(args.layers, weights, args.biases, args.activation, args.output_activation,
                             loss_fn, args.train_biases, args.seed)
+    check_softmax_units(network)
     x, y = _sample(args, loss_fn)
+    check_targets(y, loss_fn)
     return explain(network, x, y, lr=args.lr, force=args.force)
 
 
+def check_softmax_units(network) -> None:
+    """A softmax over one unit is the constant 1: every gradient through it is zero."""
+    from .._validation import UsageError
+
+    for k, layer in enumerate(network.layers):
+        if layer.activation.name == "softmax" and layer.n_outputs == 1:
+            where = "the output layer" if k == len(network.layers) - 1 else f"hidden layer {k + 1}"
+            raise UsageError(f"`--layers`: a softmax over one unit ({where}) is always 1, so every gradient "
+                             "through it is 0; give it at least two units, or use sigmoid (with "
+                             "--loss binary_cross_entropy) for one output")
+
+
+# The targets each loss is defined for (outside them the "loss" is negative or meaningless).
+TARGET_RANGES = {"binary_cross_entropy": (0.0, 1.0, "in [0, 1] (probabilities)"),
+                 "softmax_cross_entropy": (0.0, math.inf, ">= 0 (class weights, one-hot or soft labels)"),
+                 "half_poisson_deviance": (0.0, math.inf, ">= 0 (counts or rates)")}
+
+
+def check_targets(targets, loss_fn) -> None:
+    from .._validation import UsageError
+
+    low, high, what = TARGET_RANGES.get(loss_fn.name, (-math.inf, math.inf, ""))
+    bad = next((k for k, t in enumerate(targets) if not low <= t <= high), None)
+    if bad is not None:
+        raise UsageError(f"`--targets` must be {what} for --loss {loss_fn.name}; got {targets[bad]:g} "
+                         f"(target {bad + 1})")
+
+
 def run(args) -> int:
-    from .._validation import check_int
     from ..io import atomic_write_bytes
     from ._explain_conv import run_conv, wants_conv
 
     if wants_conv(args):
         return run_conv(args)
-    digits = check_int("digits", args.digits)
+    digits = args.digits
     if args.format == "html" or args.steps is not None:
         check_page_options(args)
     derivation = _derivation(args)
@@ -197,25 +265,11 @@ def run(args) -> int:
 
 
 def check_page_options(args) -> None:
-    """--steps and --output of an html page, checked before any work (a long run must not fail at the end)."""
-    import os
-    from pathlib import Path
-
-    from .._validation import BackpropError
+    """--steps of an html page, checked before any work (``cli`` checks --output is writable)."""
+    from .._validation import UsageError
 
     if args.steps is not None and args.format != "html":
-        raise BackpropError(f"`--steps` needs `--format html`; got --format {args.format}")
-    if args.steps is not None and args.steps < 1:
-        raise BackpropError(f"`--steps` must be a positive integer; got {args.steps}")
-    if args.output:
-        path = Path(args.output)
-        folder = path.parent if str(path.parent) else Path(".")
-        if path.is_dir():
-            raise BackpropError(f"`--output` must be a file to write; got `{path}`, a folder")
-        if not folder.is_dir():
-            raise BackpropError(f"`--output` must be in a folder that exists; got `{path}` (no folder `{folder}`)")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise BackpropError(f"`--output` must be in a folder that can be written; got `{path}`")
+        raise UsageError(f"`--steps` needs `--format html`; got --format {args.format}")
 
 
 def _page(derivation, args, digits: int) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import SGD, Network, get_loss
+from .._validation import check_int
 from ..datasets import one_hot
 from ..initializers import PythonRandom
 from .conventions import neuron_order_network
@@ -56,7 +57,9 @@ def _layers(net: Network) -> list[list[dict]]:
 
 
 def run(epochs: int = 20, lr: float = 0.5, seed: int = 1, n_hidden: int = 2) -> dict:
-    """Train row by row; per-epoch errors, the final layers and a prediction for every row."""
+    """Train row by row; per-epoch errors, the final layers and a prediction for every row.
+    ``epochs`` must be at least 1: the layers' outputs and deltas are those of the last row trained."""
+    epochs, n_hidden = check_int("epochs", epochs), check_int("n_hidden", n_hidden)
     data = np.array(DATASET, dtype=np.float64)
     X, labels = data[:, :2], data[:, 2].astype(int)
     Y = one_hot(labels, 2)

@@ -408,3 +408,81 @@ def test_interchange_page_example_runs(tmp_path, monkeypatch):
                 assert result.returncode == 0, f"{line}: {result.stderr[-2000:]}"
                 ran.append(line)
     assert ran.count("python") == 4 and len(ran) == 6 and (tmp_path / "iris.onnx").exists()
+
+
+# -- models whose files store the column encoding (text columns one-hot, missing cells filled) -------
+def test_cli_export_encodes_text_columns_and_fills_missing_cells(tmp_path):
+    # A model trained on a text column and gappy numbers: the graph takes one input per column (text as
+    # strings, missing as NaN or a missing spelling, unseen categories) and gives `backprop predict`'s
+    # labels exactly and its probabilities to 1e-12.
+    rng = np.random.default_rng(5)
+    cities = np.array(["Lyon", "Paris", "Rome"])
+    n = 240
+    city = cities[rng.integers(0, 3, n)]
+    size = rng.standard_normal(n) * 10 + 50
+    age = rng.standard_normal(n)
+    kind = np.where((city == "Paris") ^ (size > 50), "yes", "no")
+    cells = [[f"{s:.3f}", f"{a:.3f}", c, k] for s, a, c, k in zip(size, age, city, kind)]
+    for i in range(0, n, 17):
+        cells[i][0] = "NA"
+    for i in range(5, n, 23):
+        cells[i][2] = ""
+    _write_csv(tmp_path / "t.csv", ["size", "age", "city", "kind"], cells)
+    new = [["55.0", "0.1", "Paris", "yes"], ["", "-1", "Oslo", "no"], ["40", "n/a", "", "no"],
+           ["61", "2", "NA", "yes"], ["48.5", "0", "Rome", "no"]]
+    _write_csv(tmp_path / "new.csv", ["size", "age", "city", "kind"], new)
+    assert cli("train", "t.csv", "--target", "kind", "--hidden", "6", "--epochs", "5", "--quiet", "--out", "t.safetensors",
+               cwd=tmp_path).returncode == 0
+    result = cli("export", "t.safetensors", "--format", "onnx", "--out", "t.onnx", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert cli("predict", "t.safetensors", "new.csv", "--proba", "--out", "p.csv", cwd=tmp_path).returncode == 0
+    with open(tmp_path / "p.csv", newline="") as f:
+        predicted = list(csv.reader(f))[1:]
+    sess = session(tmp_path / "t.onnx")
+    assert [(i.name, i.type) for i in sess.get_inputs()] == [
+        ("size", "tensor(double)"), ("age", "tensor(double)"), ("city", "tensor(string)")]
+
+    def number(cell):
+        return float(cell) if cell.strip().lower() not in ("", "na", "n/a") else np.nan
+
+    feed = {"size": np.array([[number(r[0])] for r in new]), "age": np.array([[number(r[1])] for r in new]),
+            "city": np.array([[r[2]] for r in new], dtype=object)}
+    label, proba = sess.run(None, feed)
+    assert label.tolist() == [row[0] for row in predicted]
+    assert rel(np.array([[float(v) for v in row[1:]] for row in predicted]), proba) <= 1e-12
+
+
+@pytest.mark.parametrize("name", ["legacy_classify", "legacy_regress"])
+def test_model_files_without_an_encoding_export(name, tmp_path):
+    # Files written before the column encoding (scaler only) export with one X input and give
+    # `backprop predict`'s answers: labels exactly, values to 1e-12.
+    fixtures = ROOT / "tests" / "fixtures"
+    model, data = fixtures / f"{name}.safetensors", fixtures / f"{name}.csv"
+    assert cli("export", model, "--format", "onnx", "--out", tmp_path / "m.onnx", cwd=tmp_path).returncode == 0
+    assert cli("predict", model, data, "--out", tmp_path / "p.csv", cwd=tmp_path).returncode == 0
+    with open(data, newline="") as f:
+        rows = list(csv.reader(f))
+    with open(tmp_path / "p.csv", newline="") as f:
+        predicted = [row[0] for row in list(csv.reader(f))[1:]]
+    X = np.array([[float(v) for v in row[:-1]] for row in rows[1:]])
+    (answer, *_) = run(tmp_path / "m.onnx", X=X)
+    if name == "legacy_classify":
+        assert answer.tolist() == predicted
+    else:
+        assert rel(np.array(predicted, dtype=float), answer[:, 0]) <= 1e-12
+
+
+def test_a_column_named_like_an_output_is_one_line():
+    # With text columns the inputs are named after the columns; one named `label` is refused by name.
+    net = Network.from_sizes([4, 3, 2], activation="relu", output_activation="softmax", seed=0)
+    net.metadata = {"task": "classify", "features": ["label", "city"], "target": "y", "classes": ["n", "y"],
+                    "scaler": {"mean": [1.0, 0.0, 0.0, 0.0], "scale": [2.0, 1.0, 1.0, 1.0]},
+                    "preprocessing": {"version": 1, "columns": [
+                        {"name": "label", "kind": "numeric", "fill": 0.5},
+                        {"name": "city", "kind": "text", "fill": "a", "categories": ["a", "b", "c"]}]}}
+    with pytest.raises(BackpropError, match=r"^cannot name the graph's output 'label': a feature column has that name"):
+        onnx_model(net)
+    net.metadata["features"][0] = net.metadata["preprocessing"]["columns"][0]["name"] = "x"
+    label, proba = run(onnx_model(net), x=np.array([[np.nan], [3.0]]), city=np.array([["b"], ["zz"]], dtype=object))
+    ours = net.predict(np.array([[(0.5 - 1) / 2, 0, 1, 0], [(3 - 1) / 2, 0, 0, 0]]))
+    assert label.tolist() == [["n", "y"][k] for k in ours.argmax(axis=1)] and rel(ours, proba) <= 1e-12

@@ -43,6 +43,8 @@ __all__ = ["OPSET", "IR_VERSION", "ACTIVATION_OPS", "onnx_model", "to_onnx", "Gr
 OPSET = 17
 #: IR version 8 is the one that goes with opset 17 (onnx 1.12).
 IR_VERSION = 8
+#: The ``ai.onnx.ml`` opset, imported only by graphs that encode text columns (its LabelEncoder).
+ML_OPSET = 2
 
 #: What each activation becomes (z is the layer's net input).
 ACTIVATION_OPS = {
@@ -66,6 +68,7 @@ class Graph:
         self.dtype = np.dtype(dtype)
         self.nodes, self.constants, self.inputs, self.outputs = [], [], [], []
         self._used: set[str] = set()
+        self.domains: dict[str, int] = {"": OPSET}
 
     def name(self, hint: str) -> str:
         name, k = hint, 1
@@ -86,10 +89,16 @@ class Graph:
         return name
 
     def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs) -> str:
-        """Add one node; returns its output's name (``out`` names it exactly)."""
+        """Add one node; returns its output's name (``out`` names it exactly). ``domain=
+        "ai.onnx.ml"`` takes an operator of the ML domain (``ML_OPSET``)."""
         name = self.name(out or op_type.lower())
         if out is not None and name != out:
-            raise BackpropError(f"internal: tensor name {out!r} is taken")
+            raise BackpropError(
+                f"cannot name the graph's output {out!r}: a feature column has that name; rename the column "
+                "and train again"
+            )
+        if attrs.get("domain"):
+            self.domains[attrs["domain"]] = ML_OPSET
         self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), [name], name=f"{name}_node", **attrs))
         return name
 
@@ -107,7 +116,8 @@ class Graph:
         graph = helper.make_graph(self.nodes, "backprop", self.inputs, self.outputs, self.constants, doc_string=doc)
         from .. import __version__
 
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+        opsets = [helper.make_opsetid(domain, version) for domain, version in self.domains.items()]
+        model = helper.make_model(graph, opset_imports=opsets, ir_version=IR_VERSION,
                                   producer_name="backprop", producer_version=__version__, doc_string=doc)
         helper.set_model_props(model, {k: v if isinstance(v, str) else json.dumps(v) for k, v in props.items()})
         self.onnx.checker.check_model(model, full_check=True)

@@ -307,53 +307,49 @@ class Encoding:
             text: Sequence[str] | None = None) -> tuple["Encoding", "Standardizer"]:
         """(encoding, scaler of the network inputs) learned on ``rows`` of ``frame`` (a
         :class:`backprop.tables.Frame`). ``text``: the text columns (default: those pyarrow read
-        as text)."""
+        as text).
+
+        The ColumnTransformer of :meth:`transformer` is fitted one column at a time: every
+        statistic it learns (median, mean, scale, most frequent value, categories) depends on its
+        own column only, so the result is the same as one fit on all columns (the tests check
+        it), while a fit never holds more than copies of one column (a fit on the whole table
+        copies it three times: the conversion to numpy, each step's output, the final hstack).
+        """
         import warnings
 
         import pyarrow as pa
 
         text = [f for f in features if frame.is_text(f)] if text is None else list(text)
-        numeric = [f for f in features if f not in text]
-        columns = {}
-        for name in numeric:
-            columns[name] = pa.array(frame.numbers(name), type=pa.float64())
-        for name in text:
-            columns[name] = frame.texts(name)
-        table = pa.table(columns)
-        if rows is not None:
-            table = table.take(pa.array(np.asarray(rows, dtype=np.int64)))
-        if numeric:
-            X = np.column_stack([table.column(n).to_numpy(zero_copy_only=False) for n in numeric])
-            check_standardisable(X, numeric, lambda i: frame.where(int(rows[i]) if rows is not None else i))
-            del X
-        num_pipe, text_pipe, ColumnTransformer = cls.transformer()
-        steps = ([("numeric", num_pipe, numeric)] if numeric else []) + ([("text", text_pipe, text)] if text else [])
-        ct = ColumnTransformer(steps, sparse_threshold=0.0)
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            ct.fit(table)
-        del table
-        out = []
-        mean, scale = [], []
-        if numeric:
-            imputer, scaler = ct.named_transformers_["numeric"].named_steps.values()
-            fills = dict(zip(numeric, imputer.statistics_.tolist()))
-            for name, m, s in zip(numeric, scaler.mean_.tolist(), scaler.scale_.tolist()):
-                mean.append(m)
-                scale.append(s)
-        if text:
-            imputer, onehot = ct.named_transformers_["text"].named_steps.values()
-            cats = {n: [str(v) for v in c] for n, c in zip(text, onehot.categories_)}
-            tfill = dict(zip(text, [str(v) for v in imputer.statistics_]))
-            for name in text:
-                mean.extend([0.0] * len(cats[name]))
-                scale.extend([1.0] * len(cats[name]))
+        take = None if rows is None else pa.array(np.asarray(rows, dtype=np.int64))
+        where = (lambda i: frame.where(int(rows[i]))) if rows is not None else frame.where
+        learned = {}
         for name in features:
             if name in text:
-                out.append(ColumnEncoding(name, _TEXT, tfill[name], cats[name]))
+                column = frame.texts(name)
             else:
-                out.append(ColumnEncoding(name, _NUMERIC, float(fills[name])))
-        return cls(out), Standardizer(mean, scale)
+                x = frame.numbers(name)
+                x = x if rows is None else x[rows]
+                check_standardisable(x.reshape(-1, 1), [name], where)
+                column = pa.array(x, type=pa.float64())
+            column = column if take is None or name not in text else column.take(take)
+            num_pipe, text_pipe, ColumnTransformer = cls.transformer()
+            step = ("text", text_pipe) if name in text else ("numeric", num_pipe)
+            ct = ColumnTransformer([(*step, [name])], sparse_threshold=0.0)
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ct.fit(pa.table({name: column}))
+            first, second = ct.named_transformers_[step[0]].named_steps.values()
+            if name in text:
+                categories = [str(v) for v in second.categories_[0]]
+                learned[name] = (ColumnEncoding(name, _TEXT, str(first.statistics_[0]), categories),
+                                 [0.0] * len(categories), [1.0] * len(categories))
+            else:
+                learned[name] = (ColumnEncoding(name, _NUMERIC, float(first.statistics_[0])),
+                                 [float(second.mean_[0])], [float(second.scale_[0])])
+        order = [n for n in features if n not in text] + [n for n in features if n in text]
+        mean = [m for n in order for m in learned[n][1]]
+        scale = [v for n in order for v in learned[n][2]]
+        return cls([learned[n][0] for n in features]), Standardizer(mean, scale)
 
     def encode(self, frame, scaler: "Standardizer | None" = None, notes: list | None = None) -> np.ndarray:
         """The network inputs for every row of ``frame``: float64 (n_rows, width), missing cells

@@ -35,7 +35,7 @@ import numpy as np
 from ._validation import BackpropError
 from .csvdata import MISSING, _column_names, _DELIMITER_NAMES, _sniff_delimiter, parse_number
 
-__all__ = ["Frame", "read_table", "frame_from_cells", "null_spellings", "COMPRESSED", "PARQUET"]
+__all__ = ["Frame", "read_table", "frame_from_cells", "release_memory", "null_spellings", "COMPRESSED", "PARQUET"]
 
 COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd"}
 PARQUET = (".parquet", ".pq")
@@ -240,6 +240,13 @@ class Frame:
         return out
 
 
+def release_memory() -> None:
+    """Give the memory pyarrow's pool keeps after a read (the parser's blocks) back to the system."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def frame_from_cells(table) -> Frame:
     """A :class:`Frame` of text columns from a :class:`backprop.csvdata.Table` (the strict cell
     reader's), missing spellings as nulls; messages keep the table's lines."""
@@ -369,6 +376,7 @@ def _read_csv(path: Path, source: str, compression: str | None, header: bool, de
     except (pa.ArrowInvalid, pa.ArrowException, OSError, EOFError, lzma.LZMAError) as exc:
         _explain_csv_error(exc, path, source, compression, header, delimiter)
         raise  # _explain_csv_error always raises
+    release_memory()
     if header:
         _column_names(table.column_names, source)
     else:

@@ -67,11 +67,13 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from .. import __version__
+    from ..tables import release_memory
 
     _check_outputs(args)
     table = read_table(args)
     pre, X, y, train_rows, val_rows = prepare(table, args)
     del table  # the network inputs are all that training needs
+    release_memory()
     Y = pre.network_targets(y)
 
     network = build_network(pre, args)
@@ -358,14 +360,26 @@ def _read_task(table, args):
     return task, features, None, X_raw, table.numeric([args.target], "target")[:, 0]
 
 
+def _batched_outputs(network, X, Y, rows, size: int = 1 << 15):
+    """(outputs, loss) of ``rows`` in chunks of ``size`` rows: the hidden activations of one
+    chunk at a time, not of every row (a 500,000-row file would hold them all at once)."""
+    outs, total = [], 0.0
+    mean = getattr(network.loss_fn, "reduction", "mean") == "mean"
+    for start in range(0, len(rows), size):
+        chunk = rows[start:start + size]
+        outs.append(network.predict(X[chunk]))
+        loss = network.loss(X[chunk], Y[chunk])
+        total += loss * len(chunk) if mean else loss
+    return np.concatenate(outs), (total / len(rows) if mean else total)
+
+
 def _final_metrics(network, pre, X, Y, y, train_rows, val_rows) -> dict:
     from ._common import scores
 
     metrics = {}
     for prefix, rows in (("train", train_rows), ("val", val_rows)):
         if len(rows):
-            out = network.predict(X[rows])
-            metrics[f"{prefix}_loss"] = network.loss(X[rows], Y[rows])
+            out, metrics[f"{prefix}_loss"] = _batched_outputs(network, X, Y, rows)
             for name, value in scores(pre, out, y[rows]).items():
                 metrics[f"{prefix}_{name}"] = value
     return metrics

@@ -140,3 +140,18 @@ def threads() -> dict:
         info["torch intra-op threads"] = torch.get_num_threads()
     info["env"] = {k: os.environ.get(k, "(unset)") for k in ENV_KEYS}
     return info
+
+
+def write_marked_section(path, name: str, text: str) -> None:
+    """Replace the page's lines between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (or
+    append the marked section), atomically."""
+    from backprop.io import atomic_write_bytes
+
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    page = Path(path).read_text(encoding="utf-8")
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in page and end in page:
+        page = page[:page.index(start)] + block + page[page.index(end) + len(end):]
+    else:
+        page = page.rstrip("\n") + "\n\n" + block + "\n"
+    atomic_write_bytes(path, page.encode())

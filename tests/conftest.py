@@ -82,3 +82,7 @@ def numpy_runner(monkeypatch):
     monkeypatch.setattr(fast, "make_runner", spy)
     yield made
     assert made and all(kind is BatchRunner for kind in made)
+
+
+# After the session's last test: no child process may outlive the suite (tests/processes.py).
+from processes import pytest_runtest_teardown  # noqa: E402,F401

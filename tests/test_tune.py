@@ -26,6 +26,7 @@ from backprop import MLPClassifier, MLPRegressor, tune
 from backprop._validation import BackpropError
 from backprop.cli import main
 from backprop.preprocessing import load_model
+from processes import started
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -192,14 +193,14 @@ def test_ctrl_c_keeps_the_results_so_far(tmp_path):
     cmd = [sys.executable, "-m", "backprop", "tune", str(data), "--target", "species", "--workers", "1",
            "--grid", "hidden=8,16 lr=0.01,0.02,0.03,0.04,0.05 epochs=400 batch=4 n_iter_no_change=100000",
            "--cv", "5", "--results", str(results), "--out", str(tmp_path / "m.safetensors")]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if "[tune] " in line and "fits" in line:  # the first tenth of the fits is done
-            proc.send_signal(signal.SIGINT)
-            break
-    rest = proc.communicate(timeout=60)[1]
+    with started(cmd, stderr=subprocess.PIPE, text=True, cwd=tmp_path) as proc:  # killed whatever happens
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if "[tune] " in line and "fits" in line:  # the first tenth of the fits is done
+                proc.send_signal(signal.SIGINT)
+                break
+        rest = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130, "".join(seen) + rest
     assert "results so far" in rest
     rows = _read_results(results)

@@ -104,7 +104,7 @@ def check_standardisable(X: np.ndarray, names: Sequence[str] | None = None, wher
         name = names[j] if names is not None else f"{j + 1}"
         i = int(np.nanargmax(np.abs(X[:, j])))
         at = f" ({where(i)})" if where is not None else ""
-        value = X[i, j]
+        value = float(X[i, j])
         if not np.isfinite(value):
             raise BackpropError(f"column {name!r} ({argument}) holds {value!r}{at}; every value must be a finite number; "
                                 "replace it or remove the row")
@@ -360,7 +360,7 @@ class Encoding:
 
         frame.require([c.name for c in self.columns], "features")
         n = frame.n_rows
-        Z = np.zeros((n, self.width), dtype=np.float64)
+        Z = np.zeros((n, self.width), dtype=np.float64, order="F")  # filled column by column
         filled = []
         numeric = self.numeric
         for j, col in enumerate(numeric):
@@ -373,7 +373,7 @@ class Encoding:
             if bad.any():
                 i = int(np.argmax(bad))
                 raise BackpropError(f"{frame.where(i)}: column {col.name!r} (features) must hold a finite "
-                                    f"number; got {z[i]!r}; replace it or remove the row")
+                                    f"number; got {float(z[i])!r}; replace it or remove the row")
         offset = len(numeric)
         for col in self.text:
             values = frame.texts(col.name)

@@ -192,10 +192,12 @@ class Frame:
             raise BackpropError(
                 f"{self.source}: column {name!r} ({argument}) must be numeric; it holds {col.type} values"
             )
-        values = col.to_numpy() if col.null_count == 0 else col.to_numpy(zero_copy_only=False)
         if out is None:
-            return np.asarray(values, dtype=np.float64)
-        out[...] = values
+            return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+        start = 0
+        for chunk in col.chunks:  # each chunk straight into its rows (a view when it has no nulls)
+            out[start:start + len(chunk)] = chunk.to_numpy(zero_copy_only=chunk.null_count == 0)
+            start += len(chunk)
         return out
 
     def texts(self, name: str):
@@ -221,10 +223,11 @@ class Frame:
         return ["" if v is None else v for v in col.to_pylist()]
 
     def numeric(self, names: Sequence[str], argument: str = "features") -> np.ndarray:
-        """Columns ``names`` as a float64 array (n_rows, len(names)); a missing, text or infinite
-        cell is an error naming the column and the line."""
+        """Columns ``names`` as a float64 array (n_rows, len(names)), in Fortran order (each
+        column contiguous: filled column by column); a missing, text or infinite cell is an error
+        naming the column and the line."""
         self.require(names, argument)
-        out = np.empty((self.n_rows, len(names)), dtype=np.float64)
+        out = np.empty((self.n_rows, len(names)), dtype=np.float64, order="F")
         for k, name in enumerate(names):
             self.numbers(name, argument, out=out[:, k])
             bad = ~np.isfinite(out[:, k])
@@ -236,7 +239,7 @@ class Frame:
                         "value; fill it in, remove the row, or pass --missing drop")
                 raise BackpropError(
                     f"{self.where(i)}: column {name!r} ({argument}) must hold a finite number; got "
-                    f"{out[i, k]!r}; replace it or remove the row")
+                    f"{float(out[i, k])!r}; replace it or remove the row")
         return out
 
 
@@ -358,7 +361,7 @@ def _read_csv(path: Path, source: str, compression: str | None, header: bool, de
     if not text_head.strip():
         raise BackpropError(f"{source} is empty; expected a CSV file with a header line and at least one data row")
     delimiter = _sniff_delimiter(text_head) if delimiter is None else delimiter
-    read = pacsv.ReadOptions(autogenerate_column_names=not header, block_size=1 << 24)
+    read = pacsv.ReadOptions(autogenerate_column_names=not header)
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     convert = pacsv.ConvertOptions(
         null_values=null_spellings(), strings_can_be_null=True, quoted_strings_can_be_null=True,

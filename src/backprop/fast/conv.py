@@ -88,39 +88,54 @@ def unsupported(network, loss=None, optimizer=None) -> str | None:
 
 
 # -- the kernels, one per concern --------------------------------------------------------------
-@kernel(nogil=True)
+@kernel(refcounts=False, nogil=True)
 def im2col(X, x0, m, H, W, C, kh, kw, sh, sw, ph, pw, oh, ow, cols, c0):
     """``layers.conv.im2col``: the windows of the m channels-last (H, W, C) images at X[x0] as
     the rows of cols[c0:] (m*oh*ow rows of kh*kw*C values ordered (i, j, c)); window entries that
-    fall in the padding are 0."""
+    fall in the padding are 0. A window row that lies inside the image is one contiguous run of
+    kw*C values in X, copied as one loop (no reference counts: it only slices)."""
     K.wide_vectors()
     kc = kh * kw * C
+    run = kw * C
     for r in range(m):
         for p in range(oh):
             for q in range(ow):
                 row = c0 + ((r * oh + p) * ow + q) * kc
+                xl = q * sw - pw
+                inside = xl >= 0 and xl + kw <= W
                 for i in range(kh):
                     y = p * sh + i - ph
-                    for j in range(kw):
-                        x = q * sw + j - pw
-                        dst = cols[row + (i * kw + j) * C:row + (i * kw + j) * C + C]
-                        if 0 <= y < H and 0 <= x < W:
-                            s0 = x0 + ((r * H + y) * W + x) * C
-                            src = X[s0:s0 + C]
-                            for c in range(C):
-                                dst[c] = src[c]
-                        else:
-                            for c in range(C):
-                                dst[c] = 0.0
+                    dst = cols[row + i * run:row + i * run + run]
+                    if y < 0 or y >= H:
+                        for t in range(run):
+                            dst[t] = 0.0
+                    elif inside:
+                        s0 = x0 + ((r * H + y) * W + xl) * C
+                        src = X[s0:s0 + run]
+                        for t in range(run):
+                            dst[t] = src[t]
+                    else:
+                        for j in range(kw):
+                            x = xl + j
+                            d = dst[j * C:j * C + C]
+                            if 0 <= x < W:
+                                s0 = x0 + ((r * H + y) * W + x) * C
+                                src = X[s0:s0 + C]
+                                for c in range(C):
+                                    d[c] = src[c]
+                            else:
+                                for c in range(C):
+                                    d[c] = 0.0
 
 
-@jit
+@kernel(refcounts=False, nogil=True)
 def col2im(dcols, c0, m, H, W, C, kh, kw, sh, sw, ph, pw, oh, ow, dX, x0):
     """``layers.conv.col2im``, the adjoint of ``im2col``: dX[x0:] (m channels-last (H, W, C)
     images) = the sum of each window's gradient (rows of dcols[c0:]) added back where the window
-    was read; the padding's share is dropped."""
+    was read, windows in row-major order as numpy adds them; the padding's share is dropped."""
     K.wide_vectors()
     kc = kh * kw * C
+    run = kw * C
     out = dX[x0:x0 + m * H * W * C]
     for t in range(m * H * W * C):
         out[t] = 0.0
@@ -128,23 +143,30 @@ def col2im(dcols, c0, m, H, W, C, kh, kw, sh, sw, ph, pw, oh, ow, dX, x0):
         for p in range(oh):
             for q in range(ow):
                 row = c0 + ((r * oh + p) * ow + q) * kc
+                xl = q * sw - pw
+                inside = xl >= 0 and xl + kw <= W
                 for i in range(kh):
                     y = p * sh + i - ph
                     if y < 0 or y >= H:
                         continue
+                    src = dcols[row + i * run:row + i * run + run]
+                    if inside:
+                        d0 = x0 + ((r * H + y) * W + xl) * C
+                        dst = dX[d0:d0 + run]
+                        for t in range(run):
+                            dst[t] += src[t]
+                        continue
                     for j in range(kw):
-                        x = q * sw + j - pw
+                        x = xl + j
                         if x < 0 or x >= W:
                             continue
-                        s0 = row + (i * kw + j) * C
-                        src = dcols[s0:s0 + C]
                         d0 = x0 + ((r * H + y) * W + x) * C
                         dst = dX[d0:d0 + C]
                         for c in range(C):
-                            dst[c] += src[c]
+                            dst[c] += src[j * C + c]
 
 
-@kernel(nogil=True)
+@kernel(refcounts=False, nogil=True)
 def max_pool_forward(X, x0, m, H, W, C, kh, kw, sh, sw, oh, ow, A, a0, idx, i0):
     """``MaxPool2D.forward``: A[a0:] = the maximum of each (kh, kw) window (stride (sh, sw)) of
     the channels-last images at X[x0], and idx[i0:] = the window offset i*kw + j of the first
@@ -182,11 +204,37 @@ def max_pool_forward(X, x0, m, H, W, C, kh, kw, sh, sw, oh, ow, A, a0, idx, i0):
                                     out[c] = src[c]
 
 
-@jit
+@kernel(refcounts=False, nogil=True)
 def max_pool_backward(dY, y0, idx, i0, m, H, W, C, kh, kw, sh, sw, oh, ow, dX, x0):
     """``MaxPool2D.backward``: dX[x0:] = 0, then each window's gradient dY added to the input its
-    maximum came from (offset idx); overlapping windows add up."""
+    maximum came from (offset idx); overlapping windows add up. Windows that tile the image
+    (stride = pool size) write each input they cover once (the gradient where it is the
+    window's maximum, else 0) and only the uncovered edge is zeroed."""
     K.wide_vectors()
+    if sh == kh and sw == kw:
+        hc, wc = oh * kh, ow * kw  # the covered block of each image
+        for r in range(m):
+            for y in range(H):
+                b0 = x0 + (r * H + y) * W * C
+                if y >= hc:
+                    row = dX[b0:b0 + W * C]
+                else:
+                    row = dX[b0 + wc * C:b0 + W * C]
+                for t in range(row.shape[0]):
+                    row[t] = 0.0
+            for p in range(oh):
+                for q in range(ow):
+                    o0 = ((r * oh + p) * ow + q) * C
+                    g = dY[y0 + o0:y0 + o0 + C]
+                    arg = idx[i0 + o0:i0 + o0 + C]
+                    for i in range(kh):
+                        for j in range(kw):
+                            k = i * kw + j
+                            d0 = x0 + ((r * H + p * kh + i) * W + q * kw + j) * C
+                            dst = dX[d0:d0 + C]
+                            for c in range(C):
+                                dst[c] = g[c] if arg[c] == k else 0.0
+        return
     out = dX[x0:x0 + m * H * W * C]
     for t in range(m * H * W * C):
         out[t] = 0.0
@@ -201,7 +249,7 @@ def max_pool_backward(dY, y0, idx, i0, m, H, W, C, kh, kw, sh, sw, oh, ow, dX, x
                     dX[x0 + ((r * H + p * sh + i) * W + q * sw + j) * C + c] += dY[y0 + o0 + c]
 
 
-@kernel(nogil=True)
+@kernel(refcounts=False, nogil=True)
 def avg_pool_forward(X, x0, m, H, W, C, kh, kw, sh, sw, oh, ow, A, a0):
     """``AvgPool2D.forward``: A[a0:] = the sum of each window's kh*kw inputs in row-major order,
     divided by kh*kw (numpy's order of operations)."""
@@ -227,7 +275,7 @@ def avg_pool_forward(X, x0, m, H, W, C, kh, kw, sh, sw, oh, ow, A, a0):
                     out[c] = out[c] / (kh * kw)
 
 
-@jit
+@kernel(refcounts=False, nogil=True)
 def avg_pool_backward(dY, y0, m, H, W, C, kh, kw, sh, sw, oh, ow, dX, x0):
     """``AvgPool2D.backward``: dX[x0:] = 0, then every input of each window gets the window's
     gradient / (kh*kw); overlapping windows add up."""
@@ -248,7 +296,7 @@ def avg_pool_backward(dY, y0, m, H, W, C, kh, kw, sh, sw, oh, ow, dX, x0):
                             dst[c] += g[c] / (kh * kw)
 
 
-@kernel(nogil=True)
+@kernel(refcounts=False, nogil=True)
 def flatten_forward(X, x0, m, H, W, C, A, a0):
     """``Flatten.forward``: channels-last (H, W, C) images at X[x0] -> rows in C-H-W order at
     A[a0] (entry c*H*W + y*W + x holds X[y, x, c])."""
@@ -261,7 +309,7 @@ def flatten_forward(X, x0, m, H, W, C, A, a0):
                 dst[c * hw + s] = src[s * C + c]
 
 
-@jit
+@kernel(refcounts=False, nogil=True)
 def flatten_backward(dY, y0, m, H, W, C, dX, x0):
     """``Flatten.backward``: C-H-W gradient rows at dY[y0] back to channels-last at dX[x0]."""
     hw = H * W

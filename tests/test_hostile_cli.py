@@ -84,6 +84,24 @@ def test_two_outputs_may_not_be_one_file(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alias.png", "d.csv"]
 
 
+def test_other_output_pairs_and_folders(tmp_path, capsys):
+    # tune --results over --out, explain --diagram over --output, and a --checkpoint folder that
+    # is a file or cannot be created: one line each, before any work, nothing written.
+    data = _csv(tmp_path / "d.csv")
+    same = tmp_path / "x.safetensors"
+    code, _, err = _cli(capsys, "tune", data, "--target", "kind", "--grid", "hidden=2", "--out", same,
+                        "--results", same, "--quiet")
+    assert code == 1 and "`--results` and `--out` must be different files; got " in _one_line(err)
+    page = tmp_path / "p.svg"
+    code, _, err = _cli(capsys, "explain", "--output", page, "--diagram", page)
+    assert code == 1 and "`--diagram` and `--output` must be different files" in _one_line(err)
+    for folder, reason in ((data, "`--checkpoint` must be a folder; got"),
+                           ("/proc/ck/deeper", "`--checkpoint`: cannot write '/proc/ck/deeper': no file can be")):
+        code, _, err = _cli(capsys, "train", data, "--target", "kind", "--out", same, "--checkpoint", folder)
+        assert code == 1 and reason in _one_line(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
+
+
 @pytest.mark.parametrize("where, reason", [
     ("/proc/x.safetensors", "no file can be created in its folder"),
     ("{tmp}/missing/m.safetensors", "its folder does not exist"),

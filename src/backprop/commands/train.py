@@ -74,6 +74,12 @@ def run(args) -> int:
     pre, X, y, train_rows, val_rows = prepare(table, args)
     del table  # the network inputs are all that training needs
     release_memory()
+    # one C-order copy with the training rows first (in their order): the training and validation
+    # sets are then views, not two more copies of the data
+    order = np.concatenate([train_rows, val_rows])
+    X, y = X[order], y[order]
+    train_rows, val_rows = np.arange(len(train_rows)), np.arange(len(train_rows), len(order))
+    n_train = len(train_rows)
     Y = pre.network_targets(y)
 
     network = build_network(pre, args)
@@ -82,11 +88,11 @@ def run(args) -> int:
          f"{args.optimizer} lr={lr:g}, batch size {args.batch_size}, {args.epochs} epochs")
     fit_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=lr, seed=args.seed,
-        validation_data=(X[val_rows], Y[val_rows]) if len(val_rows) else None,
+        validation_data=(X[n_train:], Y[n_train:]) if len(val_rows) else None,
         metrics=("accuracy",) if pre.task == "classify" and len(val_rows) else (),
         **checkpoint_fit_kwargs(args, callbacks=build_callbacks(args)),
     )
-    history = network.fit(X[train_rows], Y[train_rows], **fit_kwargs)
+    history = network.fit(X[:n_train], Y[:n_train], **fit_kwargs)
     _check_converged(history, args, lr)
     if history.interrupted:
         note(f"interrupted after {len(history)} of {args.epochs} epochs; saving the model as it is now")

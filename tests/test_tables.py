@@ -187,3 +187,31 @@ def test_train_refuses_bad_input_with_one_line(tmp_path, capsys, make, expected)
 
     assert re.search(expected, _one_line(err)), err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_parquet_and_compressed_files_train_and_predict_like_the_csv(tmp_path, capsys):
+    # The same table as CSV, gzip CSV and Parquet (text column, gaps): the same model file
+    # contents and the same predictions, whichever file is given.
+    import pandas as pd
+
+    from backprop.network import Network
+
+    df = pd.read_csv("tests/fixtures/cities.csv")
+    df.to_csv(tmp_path / "c.csv", index=False)
+    df.to_csv(tmp_path / "c.csv.gz", index=False, compression="gzip")
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / "c.parquet")
+    outputs = []
+    for name in ("c.csv", "c.csv.gz", "c.parquet"):
+        model = tmp_path / f"{name}.safetensors"
+        assert main(["train", str(tmp_path / name), "--target", "price", "--epochs", "2", "--quiet",
+                     "--out", str(model)]) == 0
+        meta = Network.load(model).metadata
+        capsys.readouterr()
+        assert main(["predict", str(model), str(tmp_path / name)]) == 0
+        predicted = np.array([float(v) for v in capsys.readouterr().out.split()[1:]])
+        outputs.append((meta["preprocessing"], meta["scaler"], predicted))
+    assert outputs[0][:2] == outputs[1][:2] == outputs[2][:2]
+    assert outputs[0][0]["columns"][2]["categories"] == sorted(df["city"].dropna().unique())
+    assert len(outputs[0][2]) == len(df)
+    for _, _, predicted in outputs[1:]:
+        np.testing.assert_allclose(predicted, outputs[0][2], rtol=1e-9)

@@ -194,6 +194,17 @@ def test_an_unexpected_exception_is_an_internal_error(tmp_path, capsys, monkeypa
     assert code == 3 and "Traceback (most recent call last)" in err and "raise KeyError" in err
 
 
+def test_a_network_too_large_for_memory_is_a_user_error(tmp_path, capsys):
+    # 16 PB of weights (beyond any address space, so refused at once whatever the overcommit
+    # policy): the size the user asked for, not a bug.
+    data = _csv(tmp_path / "d.csv")
+    code, _, err = _cli(capsys, "train", data, "--target", "kind", "--out", tmp_path / "m.st",
+                        "--hidden", "1000000000000000", "--quiet")
+    line = [x for x in err.splitlines() if "error" in x]
+    assert code == 1 and len(line) == 1 and line[0].startswith("backprop: error: not enough memory: ")
+    assert "try a smaller network" in line[0] and not (tmp_path / "m.st").exists()
+
+
 @pytest.mark.parametrize("argv, option", [
     (["demo", "brownlee", "--epochs", "0"], "--epochs"),
     (["demo", "brownlee", "--hidden", "0"], "--hidden"),

@@ -6,8 +6,8 @@ output paths (``commands/_outputs.py``) are checked before ``run``: no output ov
 over another output, every output writable.
 
 Errors are one line on stderr: exit 2 for usage (argparse, or a :class:`UsageError`), 1 for data,
-model or file problems (:class:`BackpropError`, or the system refusing a file), 3 for anything
-else, which is a bug of backprop and says so; ``--debug`` shows the traceback.
+model or file problems (:class:`BackpropError`, the system refusing a file, not enough memory),
+3 for anything else, which is a bug of backprop and says so; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         _debug(args)
         where = f"`{exc.filename}`: " if exc.filename else ""
         print(f"backprop: error: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError as exc:  # a network, batch or file too large for this machine: not a bug
+        _debug(args)
+        print(f"backprop: error: not enough memory: {_one_line(exc)}; try a smaller network, batch "
+              "or data file", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # anything else is a bug of backprop
         _debug(args)

@@ -187,3 +187,31 @@ def test_an_infinite_cell_is_named_by_line_and_column(model, tmp_path, capsys):
     code, _, err = run_cli(capsys, "predict", model / "m.safetensors", tmp_path / "inf.csv")
     assert code == 1 and "inf.csv` line 3: column 'rooms' (features) must hold a finite number" in err
     assert "X[" not in err and "index" not in err
+
+
+def test_an_old_model_on_a_huge_value_is_an_error_without_warnings(tmp_path, capsys):
+    # A model file from before the encoding, given 1.7e308 in its column of smallest scale (finite,
+    # but (x - mean) / scale overflows): one line naming the file line and the column, no numpy
+    # warning, no nan.
+    header = (FIXTURES / "legacy_regress.csv").read_text().splitlines()[0]
+    names = header.split(",")
+    scale = Network.load(FIXTURES / "legacy_regress.safetensors").metadata["scaler"]["scale"]
+    small = int(np.argmin(scale))
+    assert scale[small] < 1  # so that 1.7e308 / scale overflows
+    row = ["1.7e308" if k == small else "0.5" for k in range(len(names))]
+    (tmp_path / "big.csv").write_text(header + "\n" + ",".join(["0.1"] * len(names)) + "\n" + ",".join(row) + "\n")
+    code, out, err = run_cli(capsys, "predict", FIXTURES / "legacy_regress.safetensors", tmp_path / "big.csv")
+    assert code == 1 and "nan" not in out and "inf" not in out and "RuntimeWarning" not in err
+    line = [l for l in err.splitlines() if l.startswith("backprop: error:")]
+    assert len(line) == 1 and "big.csv` line 3" in line[0] and f"column {names[small]!r}" in line[0]
+
+
+def test_a_value_far_outside_the_training_data_gets_a_note(model, tmp_path, capsys):
+    # An area of 1e6 m2 (the training areas are 20..120) is predicted, with a note naming its
+    # line and column; ordinary rows get no such note.
+    (tmp_path / "far.csv").write_text("area,rooms,city,age\n50,2,Paris,10\n1e6,2,Paris,10\n")
+    code, _, err = run_cli(capsys, "predict", model / "m.safetensors", tmp_path / "far.csv")
+    assert code == 0 and "1 rows hold values more than 1000 standard deviations" in err
+    assert "far.csv` line 3, column 'area'" in err
+    code, _, err = run_cli(capsys, "predict", model / "m.safetensors", model / "cities_new.csv")
+    assert code == 0 and "standard deviations" not in err

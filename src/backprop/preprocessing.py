@@ -494,7 +494,15 @@ class Preprocessor:
         :class:`backprop.csvdata.Table`): shape (n_rows, n_inputs). ``notes`` collects the cells
         filled and the categories never seen in training."""
         if self.encoding is None:  # the format before text columns: every feature numeric, none missing
-            return self.scaler.transform(table.numeric(self.features, argument="features"))
+            with np.errstate(all="ignore"):
+                Z = self.scaler.transform(table.numeric(self.features, argument="features"))
+            bad = ~np.isfinite(Z)
+            if bad.any():
+                i, j = map(int, np.argwhere(bad)[0])
+                raise BackpropError(
+                    f"{table.where(i)}: column {self.features[j]!r} (features) holds a value the model cannot "
+                    "standardise (it overflows); the model was trained on values far smaller; check the value")
+            return Z
         return self.encoding.encode(_frame(table), self.scaler, notes)
 
     def has_target(self, table: Table) -> bool:

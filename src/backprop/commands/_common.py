@@ -191,7 +191,16 @@ def network_outputs(network, X, pre, table):
             f"lies {abs(X[i, j]):.3g} standard deviations from the training mean; check the value, or retrain "
             "on data that covers it"
         )
+    far = np.abs(X) > FAR
+    if far.any():
+        i, j = map(int, np.argwhere(far)[0])
+        names = pre.encoding.input_names if pre.encoding is not None else list(pre.features)
+        note(f"{int(far.any(axis=1).sum())} rows hold values more than {FAR:g} standard deviations from the "
+             f"training mean (first: {table.where(i)}, column {names[j]!r}); their predictions are extrapolations")
     return out
+
+
+FAR = 1e3  # standardised inputs beyond this many standard deviations get a note at predict
 
 
 def refuse_overwrite(out, *inputs) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ._common import note, refuse_overwrite
+from ._outputs import Paths
 
 NAME = "export"
 HELP = "write a model file as an ONNX graph (feature scaling and class labels inside) for ONNX Runtime"
+PATHS = Paths(inputs=("model",), outputs=("out",))  # checked by cli.main before run
 
 
 def add_arguments(parser):

@@ -70,19 +70,19 @@ def peak_rss() -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
-def run(reps: int = REPS, quick: bool = False):
+def run(reps: int = REPS, quick: bool = False, train_rows: int = TRAIN_ROWS, predict: bool = True):
     from backprop import SGD, fit
 
     X, y, Y = data()
-    Xs, Ys = X[:TRAIN_ROWS], Y[:TRAIN_ROWS]
-    scale = N / TRAIN_ROWS
+    Xs, Ys = X[:train_rows], Y[:train_rows]
+    scale = N / train_rows
     net = network()
     opt = SGD(LR, momentum=MOMENTUM)
     fns = {OURS: lambda: fit(net, Xs, Ys, epochs=1, batch_size=BATCH, optimizer=opt, seed=1, fast=True)}
     pred = {PREDICT_OURS: lambda: net.predict(X)}
     torch = torch_or_none()
     if torch is not None:
-        Xt, yt = torch.from_numpy(Xs), torch.from_numpy(y[:TRAIN_ROWS].astype(np.int64))
+        Xt, yt = torch.from_numpy(Xs), torch.from_numpy(y[:train_rows].astype(np.int64))
         Xall = torch.from_numpy(X)
         for threads in (1, 2):
             model = torch_model(torch)
@@ -94,8 +94,8 @@ def run(reps: int = REPS, quick: bool = False):
                 before = torch.get_num_threads()
                 torch.set_num_threads(threads)
                 try:
-                    order = torch.from_numpy(rng.permutation(TRAIN_ROWS))
-                    for s in range(0, TRAIN_ROWS, BATCH):
+                    order = torch.from_numpy(rng.permutation(train_rows))
+                    for s in range(0, train_rows, BATCH):
                         idx = order[s:s + BATCH]
                         topt.zero_grad(set_to_none=True)
                         loss_fn(model(Xt[idx]), yt[idx]).backward()
@@ -115,17 +115,26 @@ def run(reps: int = REPS, quick: bool = False):
             name = f"PyTorch {torch.__version__} CPU float32, {threads} thread{'s' * (threads > 1)}"
             fns[name] = train
             pred[f"{name} (inference_mode)"] = infer
-    rows = [(name, t * scale, f"{TRAIN_ROWS} samples per call, scaled to {N}")
+    rows = [(name, t * scale, f"{train_rows} samples per call, scaled to {N}")
             for name, t in interleaved_medians(fns, 1 if quick else reps).items()]
     train_rounds = dict(common.ROUNDS)
-    prows = [(name, t, f"{N} images") for name, t in interleaved_medians(pred, 1 if quick else reps).items()]
+    prows = [(name, t, f"{N} images") for name, t in interleaved_medians(pred, 1 if quick else reps).items()
+             ] if predict else []
     common.ROUNDS.clear()
     common.ROUNDS.update({k: [t * scale for t in v] for k, v in train_rounds.items()})
     return rows, prows
 
 
 if __name__ == "__main__":
-    rows, prows = run(quick="--quick" in sys.argv)
+    # --train-only [ROWS]: the training rows alone, on ROWS samples per call (a quick check)
+    only = "--train-only" in sys.argv
+    tail = sys.argv[sys.argv.index("--train-only") + 1:] if only else []
+    rows, prows = run(quick="--quick" in sys.argv, train_rows=int(tail[0]) if tail else TRAIN_ROWS,
+                      predict=not only)
     print_rows(TITLE, rows, OURS)
-    print_rows("W5 predict", prows, PREDICT_OURS)
-    print(json.dumps({"peak_rss_mib": peak_rss()}))
+    for name, *_ in rows[1:]:  # PyTorch's time over ours, round by round
+        ratios = common.round_ratios(rows, name, OURS) or []
+        print(f"{name} / ours by round:", " ".join(f"{r:.2f}" for r in ratios))
+    if not only:
+        print_rows("W5 predict", prows, PREDICT_OURS)
+        print(json.dumps({"peak_rss_mib": peak_rss()}))

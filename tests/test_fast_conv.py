@@ -170,3 +170,38 @@ def test_predict_matches_the_layers_forward():
     got = conv.predict(net, net.prepare(X, np.zeros((300, 3)))[0], chunk=64)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(net.predict(X), want, rtol=1e-12, atol=1e-14)
+
+
+def _runner_weights(make, X, Y, epochs=2, **runner_kw):
+    """The flat parameters after ``epochs`` epochs of a ConvRunner (SGD momentum, batch 4)."""
+    from backprop.fast import conv
+    from backprop.losses import get_loss
+
+    net = make()
+    Xc, Yc = net.prepare(X, Y)
+    runner = conv.ConvRunner(net, Xc, Yc, get_loss("softmax_cross_entropy"), SGD(0.05, momentum=0.9), 4, **runner_kw)
+    for e in range(epochs):
+        runner.run_epoch(np.random.default_rng(e))
+    return runner.P.copy()
+
+
+@pytest.mark.parametrize("pool1", [dict(pool_size=2), dict(pool_size=(3, 2))])
+def test_fused_relu_max_pool_is_the_unfused_pair(pool1):
+    # A ReLU convolution into a max pool that tiles it (stride = pool size; 9x8 images, so the
+    # pool leaves an uncovered edge) trains fused (the pool reads Z and writes dZ) to the same
+    # bits as the separate ReLU and pool kernels, ties (integer pixels, blank rows) included.
+    from backprop.fast import conv
+
+    rng = np.random.default_rng(5)
+    X = rng.integers(-2, 3, (18, 2, 9, 8)).astype(float)
+    X[:, :, :2] = 0.0
+    Y = np.eye(3)[rng.integers(0, 3, 18)]
+    make = lambda: _net(pool1=pool1, pool2=lambda: MaxPool2D(2))  # noqa: E731
+    net = make()
+    plan = conv._Plan(net, 4).plan
+    assert plan[0, conv.P_FUSE] == plan[1, conv.P_FUSE] == 1  # the pair is fused
+    assert plan[2, conv.P_FUSE] == 1 and plan[3, conv.P_FUSE] == 1
+    fused = _runner_weights(make, X, Y)
+    apart = _runner_weights(make, X, Y, fuse=False)
+    assert np.array_equal(fused, apart)
+    assert not np.array_equal(fused, _runner_weights(make, X, Y, epochs=1))  # it trained

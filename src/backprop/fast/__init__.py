@@ -181,17 +181,17 @@ def choose_runner(network, batch_size: int, n_samples: int) -> str:
 def make_runner(network, X, Y, loss, optimizer, batch_size, weights=None, l2: float = 0.0):
     """A runner ready to train: ``runner.EpochRunner`` (its kernel compiled or loaded from the
     cache) or ``batched.BatchRunner``, by ``choose_runner``; BLAS threads by ``blas_threads``.
-    Conv networks get ``conv.ConvRunner`` (one BLAS thread below ``MULTI_THREAD_FROM_MACS`` in
-    the largest product of a batch)."""
+    Conv networks get ``conv.ConvRunner`` on one BLAS thread whatever the product sizes: the
+    epoch's non-GEMM loops run on the calling thread between products, and OpenBLAS's second
+    thread waiting through them cost W5 (products up to 285M multiply-adds) 4.7 s against 0.85 s
+    for ten batches on a loaded 2-core machine."""
     if not getattr(network, "is_dense", True):
         from . import conv
 
         _runner()  # numba set up, compilation announced
         runner = conv.ConvRunner(network, X, Y, loss, optimizer, batch_size, weights, l2)
         runner.warm_up()
-        rows = max(1, min(batch_size, X.shape[0]))
-        big = conv.largest_gemm_macs(network, rows) >= MULTI_THREAD_FROM_MACS
-        return _ThreadLimited(runner, None if big or not runner.uses_blas else 1)
+        return _ThreadLimited(runner, 1 if runner.uses_blas else None)
     if choose_runner(network, batch_size, X.shape[0]) == "numpy":
         from .batched import BatchRunner
 

@@ -51,8 +51,13 @@ CONV, MAXPOOL, AVGPOOL, FLATTEN, DENSE = 0, 1, 2, 3, 4
 KINDS = {Conv2D: CONV, MaxPool2D: MAXPOOL, AvgPool2D: AVGPOOL, Flatten: FLATTEN, Dense: DENSE}
 # columns of a plan row
 (P_KIND, P_ACT, P_BIAS, P_C, P_H, P_W, P_O, P_OH, P_OW, P_KH, P_KW, P_SH, P_SW, P_PH, P_PW,
- P_WOFF, P_BOFF, P_AIN, P_AOUT, P_ZOFF, P_COLS, P_IDX) = range(22)
-N_PLAN = 22
+ P_WOFF, P_BOFF, P_AIN, P_AOUT, P_ZOFF, P_COLS, P_IDX, P_FUSE) = range(23)
+N_PLAN = 23
+# P_FUSE: 1 on a ReLU convolution whose output goes straight into a max pool that tiles it
+# (stride = pool size), and on that pool: the pool reads the convolution's Z and applies the
+# ReLU to each window's maximum (the same values: ReLU is monotone), and its backward writes dZ
+# directly (the gradient where the window's maximum is and Z > 0, else 0), so the ReLU's own
+# forward and backward passes over the convolution's output are skipped.
 
 
 def is_conv_network(network) -> bool:
@@ -167,10 +172,12 @@ def col2im(dcols, c0, m, H, W, C, kh, kw, sh, sw, ph, pw, oh, ow, dX, x0):
 
 
 @kernel(refcounts=False, nogil=True)
-def max_pool_forward(X, x0, m, H, W, C, kh, kw, sh, sw, oh, ow, A, a0, idx, i0):
+def max_pool_forward(X, x0, m, H, W, C, kh, kw, sh, sw, oh, ow, A, a0, idx, i0, relu):
     """``MaxPool2D.forward``: A[a0:] = the maximum of each (kh, kw) window (stride (sh, sw)) of
     the channels-last images at X[x0], and idx[i0:] = the window offset i*kw + j of the first
-    maximum in row-major order (a tie keeps the earlier offset; idx may be empty: not kept)."""
+    maximum in row-major order (a tie keeps the earlier offset; idx may be empty: not kept).
+    ``relu``: X is the convolution's Z and A = relu(maximum), which is ``MaxPool2D.forward`` of
+    ``_activate``'s ReLU (see P_FUSE)."""
     K.wide_vectors()
     keep = idx.shape[0] > 0
     for r in range(m):
@@ -202,15 +209,20 @@ def max_pool_forward(X, x0, m, H, W, C, kh, kw, sh, sw, oh, ow, A, a0, idx, i0):
                             for c in range(C):
                                 if src[c] > out[c]:
                                     out[c] = src[c]
+                if relu:  # as np.maximum(Z, 0)
+                    for c in range(C):
+                        out[c] = 0.0 if out[c] <= 0 else out[c]
 
 
 @kernel(refcounts=False, nogil=True)
-def max_pool_backward(dY, y0, idx, i0, m, H, W, C, kh, kw, sh, sw, oh, ow, dX, x0):
+def max_pool_backward(dY, y0, idx, i0, m, H, W, C, kh, kw, sh, sw, oh, ow, dX, x0, Z, z0):
     """``MaxPool2D.backward``: dX[x0:] = 0, then each window's gradient dY added to the input its
     maximum came from (offset idx); overlapping windows add up. Windows that tile the image
     (stride = pool size) write each input they cover once (the gradient where it is the
-    window's maximum, else 0) and only the uncovered edge is zeroed."""
+    window's maximum, else 0) and only the uncovered edge is zeroed. Z not empty (tiling pools
+    only, see P_FUSE): the ReLU's backward too, dX = that gradient where Z[z0:] > 0, else 0."""
     K.wide_vectors()
+    relu = Z.shape[0] > 0
     if sh == kh and sw == kw:
         hc, wc = oh * kh, ow * kw  # the covered block of each image
         for r in range(m):
@@ -230,10 +242,15 @@ def max_pool_backward(dY, y0, idx, i0, m, H, W, C, kh, kw, sh, sw, oh, ow, dX, x
                     for i in range(kh):
                         for j in range(kw):
                             k = i * kw + j
-                            d0 = x0 + ((r * H + p * kh + i) * W + q * kw + j) * C
-                            dst = dX[d0:d0 + C]
-                            for c in range(C):
-                                dst[c] = g[c] if arg[c] == k else 0.0
+                            e0 = ((r * H + p * kh + i) * W + q * kw + j) * C
+                            dst = dX[x0 + e0:x0 + e0 + C]
+                            if relu:
+                                z = Z[z0 + e0:z0 + e0 + C]
+                                for c in range(C):
+                                    dst[c] = g[c] if arg[c] == k and z[c] > 0 else 0.0
+                            else:
+                                for c in range(C):
+                                    dst[c] = g[c] if arg[c] == k else 0.0
         return
     out = dX[x0:x0 + m * H * W * C]
     for t in range(m * H * W * C):
@@ -354,7 +371,8 @@ def conv_backward(fn, L, Dbuf, d_in, Zbuf, Abuf, Cbuf, c0, DCbuf, P, G, m, slope
     oh, ow, kh, kw = L[P_OH], L[P_OW], L[P_KH], L[P_KW]
     rows, kc = m * oh * ow, kh * kw * C
     d0 = L[P_AOUT]
-    K._activation_backward(L[P_ACT], slope, Zbuf, L[P_ZOFF], Abuf, d0, Dbuf, d0, rows, O)
+    if not L[P_FUSE]:  # else the max pool above wrote dZ
+        K._activation_backward(L[P_ACT], slope, Zbuf, L[P_ZOFF], Abuf, d0, Dbuf, d0, rows, O)
     K._mm_tn(fn, Cbuf, c0, Dbuf, d0, G, L[P_WOFF], rows, kc, O)
     if L[P_BIAS] == K.TRAINABLE_BIAS:
         K._column_sums(Dbuf, d0, G, L[P_BOFF], rows, O)
@@ -379,8 +397,12 @@ def forward_layers(plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, m, fn, last_act):
             _dense_forward(fn, L, Abuf, L[P_AIN], Zbuf, Abuf, P, m, C, L[P_O])
             rows, n = m, L[P_O]
         elif kind == MAXPOOL:
-            max_pool_forward(Abuf, L[P_AIN], m, H, W, C, L[P_KH], L[P_KW], L[P_SH], L[P_SW],
-                             L[P_OH], L[P_OW], Abuf, L[P_AOUT], Ibuf, L[P_IDX])
+            if L[P_FUSE]:
+                max_pool_forward(Zbuf, L[P_ZOFF], m, H, W, C, L[P_KH], L[P_KW], L[P_SH],
+                                 L[P_SW], L[P_OH], L[P_OW], Abuf, L[P_AOUT], Ibuf, L[P_IDX], True)
+            else:
+                max_pool_forward(Abuf, L[P_AIN], m, H, W, C, L[P_KH], L[P_KW], L[P_SH],
+                                 L[P_SW], L[P_OH], L[P_OW], Abuf, L[P_AOUT], Ibuf, L[P_IDX], False)
             continue
         elif kind == AVGPOOL:
             avg_pool_forward(Abuf, L[P_AIN], m, H, W, C, L[P_KH], L[P_KW], L[P_SH], L[P_SW],
@@ -389,7 +411,7 @@ def forward_layers(plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, m, fn, last_act):
         else:
             flatten_forward(Abuf, L[P_AIN], m, H, W, C, Abuf, L[P_AOUT])
             continue
-        if layer < n_layers - 1 or last_act:
+        if (layer < n_layers - 1 or last_act) and not L[P_FUSE]:
             K._activate(L[P_ACT], slopes[layer], Zbuf, L[P_ZOFF], Abuf, L[P_AOUT], rows, n)
 
 
@@ -468,7 +490,8 @@ def train_conv_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0, plan, s
                               slopes[layer], layer > 0)
             elif kind == MAXPOOL:
                 max_pool_backward(Dbuf, d0, Ibuf, L[P_IDX], m, H, W, C, L[P_KH], L[P_KW], L[P_SH],
-                                  L[P_SW], L[P_OH], L[P_OW], Dbuf, a_in)
+                                  L[P_SW], L[P_OH], L[P_OW], Dbuf, a_in,
+                                  Zbuf if L[P_FUSE] else Zbuf[0:0], L[P_ZOFF])
                 continue
             elif kind == AVGPOOL:
                 avg_pool_backward(Dbuf, d0, m, H, W, C, L[P_KH], L[P_KW], L[P_SH], L[P_SW],
@@ -513,9 +536,10 @@ def forward_conv(X, plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, chunk, fn, Out):
 # -- the runner ----------------------------------------------------------------------------------
 class _Plan:
     """The plan rows of a network for batches of ``rows`` samples, the flat buffers' sizes, and
-    where each parameter sits in the flat parameter buffer (with its kernel layout)."""
+    where each parameter sits in the flat parameter buffer (with its kernel layout). ``fuse``
+    False keeps every ReLU + max pool apart (P_FUSE, for the tests)."""
 
-    def __init__(self, network, rows: int, keep_cols: bool = True):
+    def __init__(self, network, rows: int, keep_cols: bool = True, fuse: bool = True):
         from .runner import _aligned, activation_code
 
         n_layers = len(network.layers)
@@ -577,6 +601,11 @@ class _Plan:
             if kind == MAXPOOL:
                 row[P_IDX] = _aligned(i_end)
                 i_end = row[P_IDX] + rows * layer.n_outputs
+                below = self.plan[l - 1] if l > 0 else None
+                if (below is not None and below[P_KIND] == CONV and below[P_ACT] == K.RELU
+                        and fuse and row[P_KH] == row[P_SH] and row[P_KW] == row[P_SW]):
+                    below[P_FUSE] = row[P_FUSE] = 1  # see P_FUSE
+                    row[P_ZOFF] = below[P_ZOFF]
             a_off = a_out
         self.n_params, self.a_size, self.z_size = p_off, a_end, z_end
         self.c_size, self.dc_size, self.i_size = c_end, dc, i_end
@@ -611,7 +640,8 @@ class ConvRunner:
     and out after (so the numpy path can take over between epochs). ``layer.grads`` are not
     filled."""
 
-    def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None, l2: float = 0.0):
+    def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None, l2: float = 0.0,
+                 fuse: bool = True):
         from .runner import LOSS_CODES, OPTIMIZER_CODES, aligned_zeros, optimizer_state
 
         dtype = network.dtype
@@ -622,7 +652,7 @@ class ConvRunner:
         self.n, self.batch_size = n, batch_size
         self.n_batches = -(-n // batch_size)
         rows = max(1, min(batch_size, n))
-        self.layout = lay = _Plan(network, rows)
+        self.layout = lay = _Plan(network, rows, fuse=fuse)
         self.params = [p for _, p in network.named_parameters()]
         self.P = aligned_zeros(lay.n_params, dtype)
         self.G = aligned_zeros(lay.n_params, dtype)

@@ -381,6 +381,9 @@ def test_cli_export_bad_input(trained, tmp_path):
     result = cli("export", "conv.safetensors", "--format", "onnx", "--out", "conv.onnx", "--dtype", "float32",
                  cwd=tmp_path)
     assert result.returncode == 0 and (tmp_path / "conv.onnx").exists()
+    X = np.random.default_rng(4).standard_normal((30, 2, 8, 12)).astype(np.float32)
+    (out,) = run(tmp_path / "conv.onnx", X=X)
+    assert rel(conv_network(np.float64).copy(dtype=np.float32).predict(X), out) <= 1e-6
 
 
 # -- the interchange page -------------------------------------------------------------------------------

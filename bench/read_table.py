@@ -129,7 +129,9 @@ def main():
           f"{rss / 1e6:.0f} MB = {total:.2f}x the float64 data (target <= 3x); the same command on 1,000 rows "
           f"peaks at {base_rss / 1e6:.0f} MB (interpreter and imports), so the data costs "
           f"{(rss - base_rss) / 1e6:.0f} MB = {extra:.2f}x")
-    print(f"\nmachine: {machine()}; versions: {versions()}")
+    import pyarrow
+
+    print(f"\nmachine: {machine()}; versions: {versions()}, pyarrow {pyarrow.__version__}")
     text = "\n".join(out)
     builtins.print(text)
     if args.write:

@@ -215,3 +215,17 @@ def test_a_value_far_outside_the_training_data_gets_a_note(model, tmp_path, caps
     assert "far.csv` line 3, column 'area'" in err
     code, _, err = run_cli(capsys, "predict", model / "m.safetensors", model / "cities_new.csv")
     assert code == 0 and "standard deviations" not in err
+
+
+def test_a_column_pyarrow_reads_as_bools_keeps_its_spelling(tmp_path, capsys):
+    # "True"/"False" cells are categories spelt as in the file, at train and at predict alike
+    # (no unseen-value note on the training file itself).
+    (tmp_path / "b.csv").write_text("x,flag,y\n1,True,a\n2,False,b\n3,True,a\n4,False,b\n5,True,a\n")
+    code, _, _ = run_cli(capsys, "train", tmp_path / "b.csv", "--target", "y", "--epochs", "1", "--quiet",
+                         "--validation", "0", "--out", tmp_path / "b.safetensors")
+    assert code == 0
+    meta = Network.load(tmp_path / "b.safetensors").metadata
+    assert meta["preprocessing"]["columns"][1] == {"name": "flag", "kind": "text", "fill": "True",
+                                                   "categories": ["False", "True"]}
+    code, _, err = run_cli(capsys, "predict", tmp_path / "b.safetensors", tmp_path / "b.csv")
+    assert code == 0 and "never seen" not in err

@@ -316,6 +316,9 @@ def prepare(table, args):
 
     features = _features(table, args)
     text = _text_columns(table, features)
+    if table.kind == "csv" and any(table.column(name).type != "string" for name in text):
+        # bools or dates: read them again as the text they are, as predict will (TRUE stays TRUE)
+        table = read_table(args, text_columns=text)
     table = _handle_missing(table, features, args)
     task, encoder, y = _targets(table, args)
     train_rows, val_rows = split_rows(y if task == "classify" else None, len(y), args.validation, args.seed)

@@ -229,3 +229,23 @@ def test_a_column_pyarrow_reads_as_bools_keeps_its_spelling(tmp_path, capsys):
                                                    "categories": ["False", "True"]}
     code, _, err = run_cli(capsys, "predict", tmp_path / "b.safetensors", tmp_path / "b.csv")
     assert code == 0 and "never seen" not in err
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("r.csv", b"area,rooms,city,age\n50,2,Paris,10\n60,3,Paris,10,99\n", r"r\.csv` line 3: expected 4 fields"),
+    ("u.csv", b"area,rooms,city,age\n50,2,Paris,10\n60,3,B\xe9ziers,10\n", r"u\.csv` line 3 is not valid UTF-8"),
+    ("t.parquet", b"PAR1\x15\x04\x15\x10", r"t\.parquet` is not a readable Parquet file"),
+    ("w.csv", b"area,rooms,city,age\n50,2,Paris,10\n60,three,Paris,10\n61,3,Paris,10\n",
+     r"w\.csv` line 3: column 'rooms' \(features\) must be numeric; got 'three'"),
+])
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_predict_and_evaluate_refuse_bad_files(model, tmp_path, capsys, name, content, expected, command):
+    # Bad input at predict/evaluate time: exit 1, one line naming file and line/column, no --out file.
+    import re
+
+    (tmp_path / name).write_bytes(content)
+    extra = ["--out", str(tmp_path / "p.csv")] if command == "predict" else []
+    code, out, err = run_cli(capsys, command, model / "m.safetensors", tmp_path / name, *extra)
+    lines = [l for l in err.splitlines() if l.startswith("backprop: error:")]
+    assert code == 1 and len(lines) == 1 and re.search(expected, lines[0]) and "Traceback" not in err
+    assert not (tmp_path / "p.csv").exists() and out == ""

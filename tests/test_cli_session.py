@@ -81,3 +81,11 @@ def test_the_matcher_can_fail():
     assert _matches(shown, ["rows: 7", "rmse: 38.9562"]) is not None
     assert _matches(shown, ["rows: 6", "rmse: 38.95"]) is not None
     assert _matches(["a", "b"], ["a"]) is not None and _matches(["a"], ["a", "b"]) is not None
+
+
+def test_the_bundled_tables_are_what_their_seeded_script_writes(tmp_path):
+    # tests/fixtures/make_cities.py (seed 7) writes exactly the committed cities.csv and cities_new.csv.
+    subprocess.run([sys.executable, str(ROOT / "tests" / "fixtures" / "make_cities.py"), str(tmp_path)],
+                   check=True, timeout=60)
+    for name in ("cities.csv", "cities_new.csv"):
+        assert (tmp_path / name).read_bytes() == (ROOT / "tests" / "fixtures" / name).read_bytes()

@@ -205,3 +205,32 @@ def test_fused_relu_max_pool_is_the_unfused_pair(pool1):
     apart = _runner_weights(make, X, Y, fuse=False)
     assert np.array_equal(fused, apart)
     assert not np.array_equal(fused, _runner_weights(make, X, Y, epochs=1))  # it trained
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_batches_in_two_halves_on_two_threads(weighted):
+    # train_conv_epoch_halves: two threads give the bits of the same halves run one after the
+    # other, and both agree with the whole-batch kernel to rounding (1e-12) and so with numpy;
+    # a batch of 5 splits 3 + 2, the last batch of 1 runs as one half.
+    rng = np.random.default_rng(2)
+    X, Y = _data(n=21)
+    kw = dict(weights=rng.uniform(0.5, 2.0, 21)) if weighted else {}
+
+    def weights(**runner_kw):
+        from backprop.fast import conv
+        from backprop.losses import get_loss
+
+        net = _net(pool2=lambda: MaxPool2D(2))
+        Xc, Yc = net.prepare(X, Y)
+        runner = conv.ConvRunner(net, Xc, Yc, get_loss("softmax_cross_entropy"),
+                                 SGD(0.05, momentum=0.9), 5, **kw, **runner_kw)
+        losses = [runner.run_epoch(np.random.default_rng(e)) for e in range(3)]
+        return runner.P.copy(), np.array(losses)
+
+    two, l_two = weights(halves=True, threads=2)
+    one, l_one = weights(halves=True, threads=1)
+    whole, l_whole = weights(halves=False)
+    assert np.array_equal(two, one) and np.array_equal(l_two, l_one)
+    assert np.max(np.abs(two - whole)) <= 1e-12 * np.max(np.abs(whole))
+    np.testing.assert_allclose(l_two, l_whole, rtol=1e-12)
+    assert not np.array_equal(two, whole)  # the halves ran: sums split differently

@@ -16,7 +16,10 @@ numpy reference                 compiled twin (this module)
 bias + activation               ``kernels._add_bias``, ``_activate``,
                                 ``_activation_backward``
 loss, optimizer step            ``kernels._loss``, ``_reduce_loss``, ``_update``
-one epoch                       ``train_conv_epoch``
+one epoch                       ``train_conv_epoch`` (``_load_batch``,
+                                ``forward_layers``, ``backward_layers``,
+                                ``_step``); large batches in two halves on
+                                two threads: ``train_conv_epoch_halves``
 inference                       ``forward_conv``
 ==============================  ==================================================
 
@@ -42,12 +45,17 @@ from ..layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
 from ..optimizers import Constant, SGD
 from . import blas
 from . import kernels as K
+from numba import prange
+
 from .kernels import jit, kernel
 
 __all__ = ["ConvRunner", "unsupported", "is_conv_network", "forward_conv", "predict",
            "predict_if_supported", "largest_gemm_macs"]
 
 CONV, MAXPOOL, AVGPOOL, FLATTEN, DENSE = 0, 1, 2, 3, 4
+# Batches whose largest product has at least this many multiply-adds train in two halves on two
+# threads (``train_conv_epoch_halves``); W5's is 285M, W4's 2.4M.
+HALVES_FROM_MACS = 1 << 24
 KINDS = {Conv2D: CONV, MaxPool2D: MAXPOOL, AvgPool2D: AVGPOOL, Flatten: FLATTEN, Dense: DENSE}
 # columns of a plan row
 (P_KIND, P_ACT, P_BIAS, P_C, P_H, P_W, P_O, P_OH, P_OW, P_KH, P_KW, P_SH, P_SW, P_PH, P_PW,
@@ -416,40 +424,112 @@ def forward_layers(plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, m, fn, last_act):
 
 
 # -- one epoch ---------------------------------------------------------------------------------
+@kernel(nogil=True)
+def _load_batch(X, Y, order, start, m, weights, Abuf, Ybuf, wb):
+    """Rows order[start:start + m] of X and Y into Abuf (the first layer's input) and Ybuf, their
+    sample weights into wb (when weighted); returns the weights' sum (0 unweighted)."""
+    d_in = X.shape[1]
+    n_out = Y.shape[1]
+    share = 0.0
+    for r in range(m):
+        j = order[start + r]
+        x, xb = X[j], Abuf[r * d_in:r * d_in + d_in]
+        for c in range(d_in):
+            xb[c] = x[c]
+        y, yb = Y[j], Ybuf[r]
+        for c in range(n_out):
+            yb[c] = y[c]
+        if weights.shape[0] > 0:
+            wb[r] = weights[j]
+            share += weights[j]
+    return share
+
+
+@kernel(nogil=True)
+def backward_layers(plan, slopes, P, G, Abuf, Zbuf, Dbuf, Cbuf, DCbuf, Ibuf, m, fn, from_logits):
+    """The backward pass of m samples, the loss's gradient already in Dbuf at the last layer's
+    output: each layer's dZ, its parameters' gradients into G and its delta passed down
+    (``Layer.backward`` in reverse order). The weights are not changed here."""
+    last = plan.shape[0] - 1
+    for layer in range(last, -1, -1):
+        L = plan[layer]
+        kind = L[P_KIND]
+        H, W, C, O = L[P_H], L[P_W], L[P_C], L[P_O]
+        a_in, d0 = L[P_AIN], L[P_AOUT]
+        if kind == DENSE:
+            if layer < last or not from_logits:
+                K._activation_backward(L[P_ACT], slopes[layer], Zbuf, L[P_ZOFF], Abuf, d0,
+                                       Dbuf, d0, m, O)
+            if layer > 0:
+                K._mm_nt(fn, Dbuf, d0, P, L[P_WOFF], Dbuf, a_in, m, C, O)
+            K._mm_tn(fn, Abuf, a_in, Dbuf, d0, G, L[P_WOFF], m, C, O)
+            if L[P_BIAS] == K.TRAINABLE_BIAS:
+                K._column_sums(Dbuf, d0, G, L[P_BOFF], m, O)
+        elif kind == CONV:
+            conv_backward(fn, L, Dbuf, a_in, Zbuf, Abuf, Cbuf, L[P_COLS], DCbuf, P, G, m,
+                          slopes[layer], layer > 0)
+        elif kind == MAXPOOL:
+            max_pool_backward(Dbuf, d0, Ibuf, L[P_IDX], m, H, W, C, L[P_KH], L[P_KW], L[P_SH],
+                              L[P_SW], L[P_OH], L[P_OW], Dbuf, a_in,
+                              Zbuf if L[P_FUSE] else Zbuf[0:0], L[P_ZOFF])
+        elif kind == AVGPOOL:
+            avg_pool_backward(Dbuf, d0, m, H, W, C, L[P_KH], L[P_KW], L[P_SH], L[P_SW],
+                              L[P_OH], L[P_OW], Dbuf, a_in)
+        else:
+            flatten_backward(Dbuf, d0, m, H, W, C, Dbuf, a_in)
+
+
+@jit
+def _step(plan, P, G, S1, S2, coef, hyper, lr, t, opt, m, n_samples):
+    """The optimizer's step on every layer's parameters from the gradients in G (``_update``),
+    fit's l2 term at the weights the batch was computed with; returns that term's share of the
+    epoch loss."""
+    K._coefficients(hyper, lr, t, coef)
+    nesterov = hyper[K.H_NESTEROV] != 0
+    l2 = hyper[K.H_L2]
+    decay = hyper[K.H_DECAY] != 0 or l2 != 0
+    extra = 0.0
+    if l2 != 0:
+        sq = 0.0
+        for layer in range(plan.shape[0]):
+            L = plan[layer]
+            if L[P_KIND] == CONV or L[P_KIND] == DENSE:
+                w0 = L[P_WOFF]
+                size = L[P_C] * L[P_O] * L[P_KH] * L[P_KW]
+                for i in range(size):
+                    sq += P[w0 + i] * P[w0 + i]
+        extra = 0.5 * l2 * sq / n_samples
+        coef[K.C_DECAY] = hyper[K.H_DECAY] + l2 / m
+    for layer in range(plan.shape[0] - 1, -1, -1):
+        L = plan[layer]
+        if L[P_KIND] == CONV or L[P_KIND] == DENSE:
+            w0 = L[P_WOFF]
+            K._update(opt, P, G, S1, S2, w0, L[P_C] * L[P_O] * L[P_KH] * L[P_KW], coef,
+                      nesterov, decay)
+            if L[P_BIAS] == K.TRAINABLE_BIAS:
+                K._update(opt, P, G, S1, S2, L[P_BOFF], L[P_O], coef, nesterov, False)
+    return extra
+
+
 @jit
 def train_conv_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0, plan, slopes,
                      P, G, S1, S2, Abuf, Zbuf, Dbuf, Cbuf, DCbuf, Ibuf, Ybuf, losses, wb, coef,
                      loss_code, from_logits, mean, opt, hyper, gemm_fn):
     """``training.fit``'s epoch on the rows ``order`` of X (flat channels-last samples) in
-    batches of ``batch_size``: forward (``forward_layers``), the loss and its gradient, then
-    backward layer by layer, each layer's parameters updated by the optimizer (``_update``) as
-    soon as its delta has been passed down. Returns the epoch loss as fit defines it."""
+    batches of ``batch_size``: forward (``forward_layers``), the loss and its gradient, backward
+    (``backward_layers``), then the optimizer's step on every layer (``_step``; each layer's
+    weights change only after its delta has been passed down, as in ``Network.backward`` then
+    the optimizer). Returns the epoch loss as fit defines it."""
     K.wide_vectors()
     n_samples = order.shape[0]
-    n_layers = plan.shape[0]
-    last = n_layers - 1
-    d_in = X.shape[1]
+    last = plan.shape[0] - 1
     n_out = Y.shape[1]
     weighted = weights.shape[0] > 0
-    nesterov = hyper[K.H_NESTEROV] != 0
-    l2 = hyper[K.H_L2]
-    decay = hyper[K.H_DECAY] != 0 or l2 != 0
     total = 0.0
     step = 0
     for start in range(0, n_samples, batch_size):
         m = min(batch_size, n_samples - start)
-        share = 0.0
-        for r in range(m):
-            j = order[start + r]
-            x, xb = X[j], Abuf[r * d_in:r * d_in + d_in]
-            for c in range(d_in):
-                xb[c] = x[c]
-            y, yb = Y[j], Ybuf[r]
-            for c in range(n_out):
-                yb[c] = y[c]
-            if weighted:
-                wb[r] = weights[j]
-                share += weights[j]
+        share = _load_batch(X, Y, order, start, m, weights, Abuf, Ybuf, wb)
         forward_layers(plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, m, gemm_fn, not from_logits)
         Lz = plan[last]
         zl, al = Lz[P_ZOFF], Lz[P_AOUT]
@@ -459,51 +539,97 @@ def train_conv_epoch(X, Y, order, batch_size, weights, w_total, lrs, t0, plan, s
         else:
             K._loss(loss_code, Abuf, al, Ybuf, Dbuf, al, losses, m, n_out)
         value = K._reduce_loss(losses, Dbuf, al, wb, weighted, mean, m, n_out, coef)
-        K._coefficients(hyper, lrs[step], t0 + step + 1, coef)
-        if l2 != 0:  # fit's l2 at the weights this batch was computed with
-            sq = 0.0
-            for layer in range(n_layers):
-                L = plan[layer]
-                if L[P_KIND] == CONV or L[P_KIND] == DENSE:
-                    w0 = L[P_WOFF]
-                    size = L[P_C] * L[P_O] * L[P_KH] * L[P_KW]
-                    for i in range(size):
-                        sq += P[w0 + i] * P[w0 + i]
-            total += 0.5 * l2 * sq / n_samples
-            coef[K.C_DECAY] = hyper[K.H_DECAY] + l2 / m
-        for layer in range(last, -1, -1):
-            L = plan[layer]
-            kind = L[P_KIND]
-            H, W, C, O = L[P_H], L[P_W], L[P_C], L[P_O]
-            a_in, d0 = L[P_AIN], L[P_AOUT]
-            if kind == DENSE:
-                if layer < last or not from_logits:
-                    K._activation_backward(L[P_ACT], slopes[layer], Zbuf, L[P_ZOFF], Abuf, d0,
-                                           Dbuf, d0, m, O)
-                if layer > 0:
-                    K._mm_nt(gemm_fn, Dbuf, d0, P, L[P_WOFF], Dbuf, a_in, m, C, O)
-                K._mm_tn(gemm_fn, Abuf, a_in, Dbuf, d0, G, L[P_WOFF], m, C, O)
-                if L[P_BIAS] == K.TRAINABLE_BIAS:
-                    K._column_sums(Dbuf, d0, G, L[P_BOFF], m, O)
-            elif kind == CONV:
-                conv_backward(gemm_fn, L, Dbuf, a_in, Zbuf, Abuf, Cbuf, L[P_COLS], DCbuf, P, G, m,
-                              slopes[layer], layer > 0)
-            elif kind == MAXPOOL:
-                max_pool_backward(Dbuf, d0, Ibuf, L[P_IDX], m, H, W, C, L[P_KH], L[P_KW], L[P_SH],
-                                  L[P_SW], L[P_OH], L[P_OW], Dbuf, a_in,
-                                  Zbuf if L[P_FUSE] else Zbuf[0:0], L[P_ZOFF])
-                continue
-            elif kind == AVGPOOL:
-                avg_pool_backward(Dbuf, d0, m, H, W, C, L[P_KH], L[P_KW], L[P_SH], L[P_SW],
-                                  L[P_OH], L[P_OW], Dbuf, a_in)
-                continue
-            else:
-                flatten_backward(Dbuf, d0, m, H, W, C, Dbuf, a_in)
-                continue
-            w0 = L[P_WOFF]
-            K._update(opt, P, G, S1, S2, w0, C * O * L[P_KH] * L[P_KW], coef, nesterov, decay)
-            if L[P_BIAS] == K.TRAINABLE_BIAS:
-                K._update(opt, P, G, S1, S2, L[P_BOFF], O, coef, nesterov, False)
+        backward_layers(plan, slopes, P, G, Abuf, Zbuf, Dbuf, Cbuf, DCbuf, Ibuf, m, gemm_fn,
+                        from_logits)
+        total += _step(plan, P, G, S1, S2, coef, hyper, lrs[step], t0 + step + 1, opt, m,
+                       n_samples)
+        if mean:
+            value *= (share if weighted else m) / w_total
+        total += value
+        step += 1
+    return total
+
+
+@kernel(nogil=True)
+def _half_pass(h, start, m0, m, denom, X, Y, order, weights, plan, slopes, P, G2, A2, Z2, D2, C2,
+               DC2, I2, Y2, L2, W2, coef2, loss_code, from_logits, fn, out):
+    """Half h of a batch of m rows at order[start] (rows [0, m0) or [m0, m)) through the forward
+    pass, the loss and the backward pass in its own buffers (row h of each 2-D buffer), its
+    parameters' gradients into G2[h]; its loss sum into out[h]. The loss's gradient is divided
+    by ``denom`` (the whole batch's m or weight sum; 0: not divided), as ``_reduce_loss`` divides
+    a whole batch's."""
+    lo = 0 if h == 0 else m0
+    mh = m0 if h == 0 else m - m0
+    Abuf, Zbuf, Dbuf, Ybuf, wb = A2[h], Z2[h], D2[h], Y2[h], W2[h]
+    _load_batch(X, Y, order, start + lo, mh, weights, Abuf, Ybuf, wb)
+    forward_layers(plan, slopes, P, Abuf, Zbuf, C2[h], I2[h], mh, fn, not from_logits)
+    Lz = plan[plan.shape[0] - 1]
+    zl, al = Lz[P_ZOFF], Lz[P_AOUT]
+    n_out = Y.shape[1]
+    if from_logits:
+        K._loss(loss_code, Zbuf, zl, Ybuf, Dbuf, al, L2[h], mh, n_out)
+    else:
+        K._loss(loss_code, Abuf, al, Ybuf, Dbuf, al, L2[h], mh, n_out)
+    out[h] = K._reduce_loss(L2[h], Dbuf, al, wb, weights.shape[0] > 0, False, mh, n_out, coef2[h])
+    if denom != 0 and denom != 1:
+        coef2[h, K.C_TMP] = denom
+        g = Dbuf[al:al + mh * n_out]
+        for i in range(mh * n_out):
+            g[i] = g[i] / coef2[h, K.C_TMP]
+    backward_layers(plan, slopes, P, G2[h], Abuf, Zbuf, Dbuf, C2[h], DC2[h], I2[h], mh, fn,
+                    from_logits)
+
+
+@kernel(parallel=True)
+def train_conv_epoch_halves(X, Y, order, batch_size, weights, w_total, lrs, t0, plan, slopes,
+                            P, G, G2, S1, S2, A2, Z2, D2, C2, DC2, I2, Y2, L2, W2, coef2, coef,
+                            loss_code, from_logits, mean, opt, hyper, gemm_fn, threads):
+    """``train_conv_epoch`` with each batch split in two halves (``_half_pass``) that run on two
+    threads (``threads`` 2; 1: one after the other, the same bits), each on one BLAS thread:
+    the batch's gradient is the sum of the halves' (G = G2[0] + G2[1]), then one optimizer step
+    (``_step``). The split sums each product over a half batch at a time, so the weights differ
+    from ``train_conv_epoch``'s by rounding only (the numpy path's sums are split otherwise
+    again)."""
+    n_samples = order.shape[0]
+    weighted = weights.shape[0] > 0
+    n_params = P.shape[0]
+    out = np.zeros(2)
+    total = 0.0
+    step = 0
+    for start in range(0, n_samples, batch_size):
+        m = min(batch_size, n_samples - start)
+        m0 = (m + 1) // 2
+        halves = 2 if m >= 2 else 1
+        share = 0.0
+        if weighted:
+            for r in range(m):
+                share += weights[order[start + r]]
+        denom = 0.0
+        if mean:
+            denom = share if weighted else float(m)
+        out[1] = 0.0
+        if threads > 1:
+            for h in prange(halves):
+                _half_pass(h, start, m0, m, denom, X, Y, order, weights, plan, slopes, P, G2, A2,
+                           Z2, D2, C2, DC2, I2, Y2, L2, W2, coef2, loss_code, from_logits,
+                           gemm_fn, out)
+        else:
+            for h in range(halves):
+                _half_pass(h, start, m0, m, denom, X, Y, order, weights, plan, slopes, P, G2, A2,
+                           Z2, D2, C2, DC2, I2, Y2, L2, W2, coef2, loss_code, from_logits,
+                           gemm_fn, out)
+        g0, g1 = G2[0], G2[1]
+        if halves == 2:
+            for i in range(n_params):
+                G[i] = g0[i] + g1[i]
+        else:
+            for i in range(n_params):
+                G[i] = g0[i]
+        value = out[0] + out[1]
+        if mean:
+            value = value / denom if denom > 0 else 0.0
+        total += _step(plan, P, G, S1, S2, coef, hyper, lrs[step], t0 + step + 1, opt, m,
+                       n_samples)
         if mean:
             value *= (share if weighted else m) / w_total
         total += value
@@ -636,12 +762,14 @@ def largest_gemm_macs(network, rows: int) -> int:
 
 class ConvRunner:
     """``runner.EpochRunner``'s counterpart for conv networks: flat buffers built once per fit,
-    each epoch one call of ``train_conv_epoch``, parameters and optimizer slots copied in before
-    and out after (so the numpy path can take over between epochs). ``layer.grads`` are not
-    filled."""
+    each epoch one call of ``train_conv_epoch`` (or, for batches whose largest product has
+    ``HALVES_FROM_MACS`` multiply-adds or more, of ``train_conv_epoch_halves`` on ``threads``
+    threads; ``halves`` True/False forces either), parameters and optimizer slots copied in
+    before and out after (so the numpy path can take over between epochs). ``fuse`` False keeps
+    ReLU and max pool apart (P_FUSE). ``layer.grads`` are not filled."""
 
     def __init__(self, network, X, Y, loss, optimizer, batch_size: int, weights=None, l2: float = 0.0,
-                 fuse: bool = True):
+                 fuse: bool = True, halves: bool | None = None, threads: int | None = None):
         from .runner import LOSS_CODES, OPTIMIZER_CODES, aligned_zeros, optimizer_state
 
         dtype = network.dtype
@@ -678,10 +806,41 @@ class ConvRunner:
         self.slots = [[dict(zip(ids, arrays)).get(id(p)) for p in self.params] for arrays in slots]
         self.S = [aligned_zeros(lay.n_params if k < len(self.slots) else 0, dtype) for k in range(2)]
         self.uses_blas = largest_gemm_macs(network, rows) >= K.BLAS_MIN_MACS
+        # batches in two halves on two threads (``train_conv_epoch_halves``) where the products
+        # are large enough to pay for waking a thread per batch
+        if halves is None:
+            halves = largest_gemm_macs(network, rows) >= HALVES_FROM_MACS and rows >= 2
+        if threads is None:  # numba's threads (NUMBA_NUM_THREADS, by default the CPUs), at most 2
+            import numba
+
+            threads = min(2, numba.get_num_threads())
+        self.halves, self.threads = bool(halves), int(threads)
+        if self.halves:
+            self._half_buffers(network, rows, weights is not None, fuse)
         self.gemm_fn = (blas.gemm_address(dtype) or 0) if self.uses_blas else 0
         self._param_views = lay.views(self.P, self.params)
         self._slot_views = [lay.views(flat, arrays) for flat, arrays in zip(self.S, self.slots)]
         self._arange = np.arange(n, dtype=np.int64)
+
+    def _half_buffers(self, network, rows, weighted, fuse):
+        """Two sets of the per-batch buffers, each for half a batch (row h: half h)."""
+        from .runner import aligned_zeros
+
+        dtype = network.dtype
+        half = (rows + 1) // 2
+        self.half_layout = lay = _Plan(network, half, fuse=fuse)
+
+        def two(size, kind=dtype):
+            return aligned_zeros((2, -(-max(size, 1) // 16) * 16), kind)
+
+        self.A2, self.Z2, self.D2 = two(lay.a_size), two(lay.z_size), two(lay.a_size)
+        self.C2, self.DC2 = two(lay.c_size), two(lay.dc_size)
+        self.I2 = np.zeros((2, max(lay.i_size, 1)), np.int32)
+        self.G2 = np.zeros((2, self.layout.n_params), dtype)
+        self.Y2 = np.zeros((2, half, network.n_outputs), dtype)
+        self.L2 = np.zeros((2, half))
+        self.W2 = np.zeros((2, half if weighted else 0))
+        self.coef2 = np.zeros((2, K.N_COEF), dtype)
 
     def _learning_rates(self) -> np.ndarray:
         opt = self.optimizer
@@ -703,6 +862,14 @@ class ConvRunner:
         for pairs in self._slot_views:
             copy_in(pairs)
         lay = self.layout
+        if self.halves:
+            return self._finish(len(lrs), train_conv_epoch_halves(
+                self.X, self.Y, np.ascontiguousarray(order, np.int64), self.batch_size,
+                self.weights, self.w_total, np.ascontiguousarray(lrs, self.network.dtype),
+                self.optimizer.t, self.half_layout.plan, lay.slopes, self.P, self.G, self.G2,
+                self.S[0], self.S[1], self.A2, self.Z2, self.D2, self.C2, self.DC2, self.I2, self.Y2,
+                self.L2, self.W2, self.coef2, self.coef, self.loss_code, self.from_logits,
+                self.mean, self.opt, self.hyper, self.gemm_fn, self.threads))
         total = train_conv_epoch(
             self.X, self.Y, np.ascontiguousarray(order, np.int64), self.batch_size, self.weights,
             self.w_total, np.ascontiguousarray(lrs, self.network.dtype), self.optimizer.t,
@@ -710,10 +877,15 @@ class ConvRunner:
             self.Dbuf, self.Cbuf, self.DCbuf, self.Ibuf, self.Ybuf, self.losses, self.wb,
             self.coef, self.loss_code, self.from_logits, self.mean, self.opt, self.hyper,
             self.gemm_fn)
+        return self._finish(len(lrs), total)
+
+    def _finish(self, n_steps, total) -> float:
+        from .runner import copy_out
+
         copy_out(self._param_views)
         for pairs in self._slot_views:
             copy_out(pairs)
-        self.optimizer.t += len(lrs)
+        self.optimizer.t += n_steps
         return float(total)
 
     def warm_up(self) -> None:

@@ -249,3 +249,18 @@ def test_predict_and_evaluate_refuse_bad_files(model, tmp_path, capsys, name, co
     lines = [l for l in err.splitlines() if l.startswith("backprop: error:")]
     assert code == 1 and len(lines) == 1 and re.search(expected, lines[0]) and "Traceback" not in err
     assert not (tmp_path / "p.csv").exists() and out == ""
+
+
+def test_tune_refuses_a_text_column_by_name(tmp_path, capsys):
+    # backprop tune's estimators take numbers only: a text column is one line naming it and the
+    # two ways out; a missing cell names its line without offering --missing (tune has none).
+    shutil.copy(FIXTURES / "cities.csv", tmp_path / "cities.csv")
+    code, _, err = run_cli(capsys, "tune", tmp_path / "cities.csv", "--target", "price", "--grid", "hidden=4",
+                           "--workers", "1", "--quiet", "--out", tmp_path / "t.safetensors")
+    assert code == 1 and "column 'city' (features) holds text (e.g. " in err and "`backprop train`" in err
+    code, _, err = run_cli(capsys, "tune", tmp_path / "cities.csv", "--target", "price", "--grid", "hidden=4",
+                           "--features", "area,age", "--workers", "1", "--quiet", "--out", tmp_path / "t.safetensors")
+    first = int(np.flatnonzero(pd.read_csv(FIXTURES / "cities.csv")["area"].isna())[0])  # columns in turn
+    assert code == 1 and f"line {first + 2}: column 'area' (features) must hold a number" in err
+    assert "--missing" not in err
+    assert not (tmp_path / "t.safetensors").exists()

@@ -217,8 +217,8 @@ class Frame:
         if not allow_missing and col.null_count:
             i = int(np.argmax(self.missing(name)))
             raise BackpropError(
-                f"{self.where(i)}: column {name!r} ({argument}) has a missing value; fill it in, remove "
-                "the row, or pass --missing drop"
+                f"{self.where(i)}: column {name!r} ({argument}) has a missing value; fill it in or remove "
+                "the row"
             )
         return ["" if v is None else v for v in col.to_pylist()]
 
@@ -236,7 +236,7 @@ class Frame:
                 if np.isnan(out[i, k]):
                     raise BackpropError(
                         f"{self.where(i)}: column {name!r} ({argument}) must hold a number; got a missing "
-                        "value; fill it in, remove the row, or pass --missing drop")
+                        "value; fill it in or remove the row")
                 raise BackpropError(
                     f"{self.where(i)}: column {name!r} ({argument}) must hold a finite number; got "
                     f"{float(out[i, k])!r}; replace it or remove the row")

@@ -334,22 +334,19 @@ def prepare(table, args):
 
 
 def _read_task(table, args):
-    """(task, feature names, LabelEncoder or None, raw features, target: class indices or values)."""
+    """(task, feature names, LabelEncoder or None, raw features, target: class indices or values)
+    for ``backprop tune``, whose estimators take numbers only: a text feature column is refused
+    (``train`` one-hot encodes it)."""
     from .._validation import BackpropError
     from ..preprocessing import LabelEncoder, detect_task
 
-    table.require([args.target], "--target")
-    if args.features is not None:
-        if args.target in args.features:
-            raise BackpropError(f"`--features` must not include the target column {args.target!r}")
-        features = args.features
-    else:
-        features = [c for c in table.columns if c != args.target]
-    if not features:
+    features = _features(table, args)
+    for name in _text_columns(table, features):  # (a word among numbers is refused there, by line)
+        first = table.texts(name).drop_null()[0].as_py()
         raise BackpropError(
-            f"{table.source} has no feature columns besides the target {args.target!r}; "
-            "it needs at least one column to learn from"
-        )
+            f"{table.source}: column {name!r} (features) holds text (e.g. {first!r}); this command takes "
+            "numeric features only: leave it out with --features, or use `backprop train`, which "
+            "one-hot encodes text columns")
     X_raw = table.numeric(features, "features")
     labels = table.strings(args.target, "target")
     task = args.task

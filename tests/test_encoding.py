@@ -264,3 +264,14 @@ def test_tune_refuses_a_text_column_by_name(tmp_path, capsys):
     assert code == 1 and f"line {first + 2}: column 'area' (features) must hold a number" in err
     assert "--missing" not in err
     assert not (tmp_path / "t.safetensors").exists()
+
+
+def test_a_numeric_column_with_spaced_missing_cells_stays_numeric(tmp_path, capsys):
+    # " NA " is not one of pyarrow's exact null spellings, so it reads the column as text; it is
+    # still a numeric column with one missing cell (filled with the median of 1, 2, 4 = 2).
+    (tmp_path / "d.csv").write_text("x,y\n1,a\n NA ,b\n2,a\n4,b\n")
+    code, _, err = run_cli(capsys, "train", tmp_path / "d.csv", "--target", "y", "--epochs", "1", "--quiet",
+                           "--validation", "0", "--out", tmp_path / "m.safetensors")
+    assert code == 0 and "x (1, with the median 2)" in err
+    column = Network.load(tmp_path / "m.safetensors").metadata["preprocessing"]["columns"][0]
+    assert column == {"name": "x", "kind": "numeric", "fill": 2.0}

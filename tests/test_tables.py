@@ -240,3 +240,12 @@ def test_reader_agrees_with_the_cell_reader(tmp_path_factory, rows, delimiter):
     frame = read_table(path)
     got = np.column_stack([frame.numbers(n) for n in "abc"])
     np.testing.assert_array_equal(got, expected)
+
+
+def test_missing_spellings_with_spaces_are_missing(tmp_path):
+    # " NA ", "  " and " ? " are missing cells as the cell reader strips them; " 2.5 " is a number.
+    (tmp_path / "d.csv").write_text("x,c\n NA ,a\n  ,b\n ? , none \n 2.5 ,d\n")
+    frame = read_table(tmp_path / "d.csv")
+    assert np.isnan(frame.numbers("x")[:3]).all() and frame.numbers("x")[3] == 2.5
+    assert frame.texts("c").to_pylist() == ["a", "b", None, "d"]
+    assert frame.missing("c").tolist() == [False, False, True, False]

@@ -158,12 +158,13 @@ class Frame:
 
     def is_empty(self, name: str) -> bool:
         """True when every cell of the column is missing."""
-        col = self.column(name)
+        col = self.texts(name) if self.is_text(name) else self.column(name)
         return col.null_count == len(col)
 
     def missing(self, name: str) -> np.ndarray:
         """Boolean mask of the missing cells of a column."""
-        return self.column(name).is_null().to_numpy(zero_copy_only=False)
+        col = self.texts(name) if self.is_text(name) else self.column(name)
+        return col.is_null().to_numpy(zero_copy_only=False)
 
     def numbers(self, name: str, argument: str = "features", out: np.ndarray | None = None) -> np.ndarray:
         """The column as float64 (NaN for a missing cell), written into ``out`` when given.
@@ -175,6 +176,7 @@ class Frame:
 
         col = self.column(name)
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            col = self.texts(name)  # " NA " and "  " are missing too
             bad = pc.invert(pc.match_substring_regex(col, _NUMBER, ignore_case=True))
             bad = bad.fill_null(False).to_numpy(zero_copy_only=False)
             if bad.any():
@@ -207,8 +209,10 @@ class Frame:
 
         col = self.column(name)
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-            col = pc.cast(col, pa.string())
-        return pc.utf8_trim_whitespace(col)
+            return pc.utf8_trim_whitespace(pc.cast(col, pa.string()))
+        col = pc.utf8_trim_whitespace(col)
+        spaced = pc.is_in(pc.utf8_lower(col), value_set=pa.array(sorted(MISSING)))  # pyarrow matched exact cells only
+        return pc.if_else(spaced, pa.scalar(None, pa.string()), col) if pc.any(spaced).as_py() else col
 
     def strings(self, name: str, argument: str = "column", allow_missing: bool = False) -> list[str]:
         """The stripped cells of one column as Python strings (a target column: one per row)."""

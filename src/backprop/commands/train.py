@@ -250,6 +250,7 @@ def _text_columns(table, features) -> list[str]:
             numbers = pc.sum(pc.match_substring_regex(values, _NUMBER, ignore_case=True)).as_py() or 0
             if 2 * numbers >= len(values):  # mostly numbers: a typo, not categories
                 table.numbers(name, "features")  # raises naming the first cell that is not a number
+                continue  # all numbers once " NA "-like cells are missing: a numeric column
             text.append(name)
     return text
 

@@ -196,3 +196,30 @@ def test_data_without_model(capsys):
     # --data/--row alone is refused, naming --model.
     assert main(["explain", "--data", "x.csv", "--row", "1"]) == 2
     assert "need `--model FILE`" in capsys.readouterr().err
+
+
+def test_model_data_row_of_a_one_hot_model(tmp_path, capsys):
+    """A model trained on a text column with gaps: the notes name each network input (numeric
+    columns, then one per category), the row's category is 1 and the others 0, and an empty city
+    is filled with the most frequent city of the training file (counted here with csv)."""
+    import collections
+    import csv
+    from pathlib import Path
+
+    table = Path(__file__).parent / "fixtures" / "cities.csv"
+    model = tmp_path / "m.st"
+    assert main(["train", str(table), "--target", "price", "--hidden", "3", "--epochs", "2", "--out", str(model),
+                 "--seed", "0"]) == 0
+    capsys.readouterr()
+    rows = list(csv.DictReader(table.open(encoding="utf-8")))
+    cities = sorted({r["city"] for r in rows if r["city"]})
+    common = collections.Counter(r["city"] for r in rows if r["city"]).most_common(1)[0][0]
+    for k, r in enumerate(rows[:12], 1):
+        data = _json(capsys, "--model", str(model), "--data", str(table), "--row", str(k), "--force")
+        note = " ".join(data["notes"])
+        chosen = r["city"] or common
+        for c in cities:
+            assert f"[city={c}] ({1 if c == chosen else 0})" in note
+        assert ("city is empty here, filled as [city=" + common + "]" in note) == (r["city"] == "")
+        for name in ("area", "rooms", "age"):
+            assert f"{name} (" in note

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from .._validation import BackpropError
-from ..csvdata import read_csv
+from ..csvdata import is_missing, read_csv
 from ..preprocessing import Preprocessor
 
 __all__ = ["sample_from_csv"]
@@ -30,8 +30,7 @@ def sample_from_csv(pre: Preprocessor, path, row: int):
     x = pre.transform(one)[0]
     y = pre.network_targets(pre.targets(one))[0]
     raw = dict(zip(table.columns, one.rows[0]))
-    notes = [f"Row {row} of {table.source} (line {one.lines[0]}): "
-             + ", ".join(f"i{k} = {c} ({raw[c]})" for k, c in enumerate(pre.features, 1)),
+    notes = [f"Row {row} of {table.source} (line {one.lines[0]}): " + ", ".join(_inputs(pre, one, raw)),
              "The inputs are standardised as the model was trained: i = (value - mean) / scale."]
     if pre.task == "classify":
         names = ", ".join(f"o{j} = {c}" for j, c in enumerate(pre.encoder.classes, 1))
@@ -40,3 +39,24 @@ def sample_from_csv(pre: Preprocessor, path, row: int):
         notes.append(f"Target {pre.target} = {raw[pre.target]}, standardised like the training target: "
                      f"t = {float(np.asarray(y).ravel()[0]):.9g}.")
     return x, np.atleast_1d(y), notes
+
+
+def _inputs(pre: Preprocessor, one, raw: dict) -> list[str]:
+    """What each network input is for this row: a numeric column's cell, or a text column's
+    category with its one-hot value (1 for the row's category, 0 for the others)."""
+    if pre.encoding is None:
+        return [f"i{k} = {c} ({raw[c]})" for k, c in enumerate(pre.features, 1)]
+    values = pre.raw_features(one)[0]
+    out = []
+    for k, (name, value) in enumerate(zip(pre.encoding.input_names, values), 1):
+        if name in raw:
+            cell = raw[name].strip()
+            out.append(f"i{k} = {name} ({cell if cell else f'empty, filled with {value:.9g}'})")
+        else:
+            out.append(f"i{k} = [{name}] ({value:.9g})")
+    for column in pre.encoding.text:
+        cell = raw.get(column.name, "")
+        if is_missing(cell):
+            chosen = [n for n, x in zip(pre.encoding.input_names, values) if n.startswith(column.name + "=") and x == 1]
+            out.append(f"{column.name} is empty here, filled as [{chosen[0] if chosen else 'no category'}]")
+    return out

@@ -84,6 +84,7 @@ def cnn_section(quick: bool = False) -> str:
              "against PyTorch's faster setting in that run. `.venv/bin/python bench/run_all.py --cnn-only`",
              "reruns this section alone.", ""]
     common.ROUNDS.clear()
+    load_before = machine()["load"]
     rows = w4.run(quick=quick)
     print_rows(w4.TITLE, rows, w4.OURS)
     times = dict((r[0], r[1]) for r in rows)
@@ -121,7 +122,8 @@ def cnn_section(quick: bool = False) -> str:
               f"- W5 peak RSS (VmHWM of a fresh process making the data, X {60000 * 784 * 4 / 2**20:.0f} MiB "
               f"float32, and training {w5.TRAIN_ROWS} samples): {rss:.0f} MiB", ""]
     print("\n".join(targets))
-    return "\n".join(lines[:5] + ["Targets:", "", *targets, ""] + lines[5:])
+    load = f"Load average (1, 5, 15 min) at the start: {load_before}; at the end: {machine()['load']}."
+    return "\n".join(lines[:5] + [load, "", "Targets:", "", *targets, ""] + lines[5:])
 
 
 def write_cnn_section(path, section: str) -> None:
@@ -131,7 +133,9 @@ def write_cnn_section(path, section: str) -> None:
     text = Path(path).read_text() if Path(path).exists() else "# Benchmarks\n"
     if CNN_SECTION in text:
         head, rest = text.split(CNN_SECTION, 1)
-        tail = rest[rest.find("\n## ") + 1:] if "\n## " in rest else ""
+        # the section ends at the next heading or at another script's marked section, whichever comes first
+        ends = [i for i in (rest.find("\n## "), rest.find("\n<!-- ")) if i >= 0]
+        tail = rest[min(ends) + 1:] if ends else ""
         text = head + section.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section

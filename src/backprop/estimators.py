@@ -624,6 +624,12 @@ class _BaseMLP(BaseEstimator):
         """Load a model written by ``save``: ``MLPClassifier.load("model.safetensors")``."""
         network = Network.load(path)
         meta = network.metadata
+        if meta.get("format") != _FORMAT and "task" in meta:
+            raise BackpropError(
+                f"`{path}` was written by `backprop train`: its network takes the table's columns encoded and "
+                f"standardised, which {cls.__name__} does not do; use it with `backprop predict`, or in Python "
+                "with backprop.preprocessing.load_model"
+            )
         if meta.get("format") != _FORMAT or meta.get("estimator") != cls.__name__:
             raise BackpropError(
                 f"`{path}` holds {meta.get('estimator') or 'no estimator'!s} model; "

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -452,6 +452,9 @@ class Preprocessor:
     encoder: LabelEncoder | None = None
     target_scaler: Standardizer | None = None
     encoding: Encoding | None = None  # None: a model file from before text/missing support
+    binary: bool = False  # two classes on one logistic output (an estimator's file), not a softmax pair
+    positional: bool = False  # features taken by position (an estimator fitted without column names)
+    source: str = "backprop train"  # who wrote the model file, for messages
 
     def __post_init__(self):
         check_choice("task", self.task, TASKS)
@@ -470,7 +473,7 @@ class Preprocessor:
 
     @property
     def n_outputs(self) -> int:
-        return len(self.encoder) if self.task == "classify" else 1
+        return len(self.encoder) if self.task == "classify" and not self.binary else 1
 
     @property
     def n_inputs(self) -> int:
@@ -480,6 +483,37 @@ class Preprocessor:
     @property
     def text_features(self) -> list[str]:
         return [c.name for c in self.encoding.text] if self.encoding is not None else []
+
+    # -- a model file from an estimator ------------------------------------------------------
+    def with_target(self, target: str | None) -> "Preprocessor":
+        """This preprocessor with its target column named (``--target``): an estimator's file
+        does not know what its y column was called; a ``backprop train`` file does, and a
+        different name is refused."""
+        if target is None or target == self.target:
+            return self
+        if self.target is not None:
+            raise BackpropError(f"`--target` must be the model's own target {self.target!r} (it was trained to "
+                                f"predict that column); got {target!r}; leave --target out")
+        if target in self.features and not self.positional:
+            raise BackpropError(f"`--target` must not be one of the model's features; got {target!r}")
+        return replace(self, target=target)
+
+    def for_columns(self, columns: Sequence[str], source: str = "the data") -> "Preprocessor":
+        """The preprocessor with concrete feature names for a table: a model fitted without column
+        names takes, in order, every column but the target, and needs exactly as many as it was
+        fitted on; any other model is returned as it is (its features are matched by name)."""
+        if not self.positional:
+            return self
+        features = [c for c in columns if c != self.target]
+        if len(features) != len(self.features):
+            but = f" besides the target {self.target!r}" if self.target is not None else ""
+            hint = ("" if self.target is not None and self.target in columns
+                    else "; if one of them is the target, name it with --target")
+            raise BackpropError(
+                f"{source} must have {len(self.features)} feature columns{but}, as the model was fitted on "
+                f"arrays without column names and takes the columns in order; got {len(features)} "
+                f"({', '.join(features[:8])}{', ...' if len(features) > 8 else ''}){hint}")
+        return replace(self, features=features, positional=False)
 
     # -- tables -> arrays --------------------------------------------------------------------
     def raw_features(self, table) -> np.ndarray:
@@ -519,6 +553,8 @@ class Preprocessor:
 
     def network_targets(self, y: np.ndarray) -> np.ndarray:
         """What the network is trained on: one-hot rows (classify) or standardised values (regress)."""
+        if self.task == "classify" and self.binary:
+            return np.asarray(y, dtype=np.float64).reshape(-1, 1)
         if self.task == "classify":
             return np.eye(len(self.encoder))[np.asarray(y, dtype=np.int64)]
         return self.target_scaler.transform(np.asarray(y).reshape(-1, 1))
@@ -527,12 +563,21 @@ class Preprocessor:
     def decode(self, out: np.ndarray) -> np.ndarray:
         """Class indices (argmax of the outputs) or predicted values in the target's own units."""
         out = np.asarray(out, dtype=np.float64)
+        if self.task == "classify" and self.binary:  # the estimator's rule: class 1 above 0.5
+            return (out[:, 0] > 0.5).astype(np.int64)
         if self.task == "classify":
             return np.argmax(out, axis=1)
         return self.target_scaler.inverse_transform(out)[:, 0]
 
     def labels(self, indices) -> list:
         return self.encoder.decode(indices)
+
+    def probabilities(self, out: np.ndarray) -> np.ndarray:
+        """One probability column per class (a one-output binary model: 1 - p, p)."""
+        out = np.asarray(out, dtype=np.float64)
+        if self.task == "classify" and self.binary:
+            return np.column_stack([1.0 - out[:, 0], out[:, 0]])
+        return out
 
     # -- model file ------------------------------------------------------------------------------
     def to_metadata(self) -> dict:
@@ -573,6 +618,58 @@ class Preprocessor:
             raise BackpropError(f"{source}: {exc}") from None
 
 
+ESTIMATOR_FORMAT = "backprop.estimator"  # the "format" of a file written by MLPClassifier/MLPRegressor.save
+
+
+def _class_label(value, source: str):
+    """An estimator's class (int, bool, float, str) as the label the command line reads from a
+    table: integers stay integers (an integral float too), anything else is its text."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return int(value)
+    if isinstance(value, (str, float)):
+        return str(value)
+    raise BackpropError(f"{source}: `fitted.classes_` must hold numbers or text; got {describe(value)}")
+
+
+def estimator_preprocessor(meta: dict, source: str = "the model") -> Preprocessor:
+    """The preprocessor of a file written by ``MLPClassifier.save`` / ``MLPRegressor.save``: the
+    network takes X as the estimator did (no scaling: identity scalers), its features are
+    ``feature_names_in_`` (matched by name) or, for an estimator fitted on a plain array, the
+    table's columns in order; the classes are ``classes_``. The target column is not known
+    (``with_target`` names it)."""
+    kind, fitted = meta.get("estimator"), meta.get("fitted")
+    if kind not in ("MLPClassifier", "MLPRegressor") or not isinstance(fitted, dict):
+        raise BackpropError(f"{source}: `estimator` must be 'MLPClassifier' or 'MLPRegressor' with its `fitted` "
+                            f"attributes; got {describe(kind)}")
+    n = fitted.get("n_features_in_")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise BackpropError(f"{source}: `fitted.n_features_in_` must be a positive integer; got {describe(n)}")
+    names = fitted.get("feature_names_in_")
+    positional = names is None
+    if positional:
+        names = [f"x{j}" for j in range(n)]
+    elif not (isinstance(names, list) and len(names) == n and all(isinstance(c, str) for c in names)):
+        raise BackpropError(f"{source}: `fitted.feature_names_in_` must be {n} column names; got {describe(names)}")
+    identity = Standardizer(np.zeros(n), np.ones(n))
+    written = f"{kind}.save"
+    if kind == "MLPRegressor":
+        if fitted.get("n_outputs_") != 1:
+            raise BackpropError(f"{source}: the command line predicts one target column; this {kind} has "
+                                f"{fitted.get('n_outputs_')} outputs; use the estimator itself (MLPRegressor.load)")
+        return Preprocessor("regress", list(names), None, identity, target_scaler=Standardizer([0.0], [1.0]),
+                            positional=positional, source=written)
+    y_type, classes = fitted.get("y_type"), fitted.get("classes_")
+    if y_type not in ("binary", "multiclass") or not isinstance(classes, list) or len(classes) < 2:
+        raise BackpropError(f"{source}: the command line predicts one class per row from two or more classes; "
+                            f"this MLPClassifier has {describe(y_type)} targets; use the estimator itself "
+                            "(MLPClassifier.load)")
+    encoder = LabelEncoder([_class_label(c, source) for c in classes])
+    return Preprocessor("classify", list(names), None, identity, encoder=encoder, binary=y_type == "binary",
+                        positional=positional, source=written)
+
+
 def _frame(table):
     """A Frame for either table type (the strict cell reader's Table is converted)."""
     from .tables import frame_from_cells
@@ -581,13 +678,18 @@ def _frame(table):
 
 
 def load_model(path) -> tuple[Any, Preprocessor]:
-    """(network, preprocessor) of a model file written by ``backprop train``; checks that the
+    """(network, preprocessor) of a model file written by ``backprop train`` or by an estimator's
+    ``save`` (see :func:`estimator_preprocessor`); checks that the
     network's inputs and outputs fit the stored features and classes."""
     from .network import Network
 
     network = Network.load(path)
     source = f"`{path}`"
-    pre = Preprocessor.from_metadata(network.metadata, source)
+    meta = network.metadata
+    if isinstance(meta, dict) and meta.get("format") == ESTIMATOR_FORMAT and "task" not in meta:
+        pre = estimator_preprocessor(meta, source)
+    else:
+        pre = Preprocessor.from_metadata(meta, source)
     if network.n_inputs != pre.n_inputs or network.n_outputs != pre.n_outputs:
         raise BackpropError(
             f"{source}: the network has {network.n_inputs} inputs and {network.n_outputs} outputs but "

@@ -24,6 +24,13 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="the file has no header line; columns are named column1, column2, ...")
 
 
+def add_target_option(parser: argparse.ArgumentParser, flag: str = "--target") -> None:
+    """The target column for a model file that does not name one (an estimator's save())."""
+    parser.add_argument(flag, dest="target", default=None, metavar="COLUMN",
+                        help="the target column, for a model saved by MLPClassifier/MLPRegressor.save "
+                             "(a `backprop train` model names its own)")
+
+
 def read_table(args, text_columns=()) -> Frame:
     """The data file of ``args`` (``text_columns`` are read as text whatever they hold)."""
     from ..tables import read_table as read
@@ -157,9 +164,11 @@ def model_and_data(args, check=None):
     from ..preprocessing import load_model
 
     network, pre = load_model(args.model)
+    pre = pre.with_target(getattr(args, "target", None))
     if check is not None:
         check(network, pre)
     table = read_table(args, text_columns=pre.text_features)
+    pre = pre.for_columns(table.columns, f"`data` {table.source}")
     notes: list[str] = []
     X = pre.transform(table, notes)
     for message in notes:
@@ -186,11 +195,14 @@ def network_outputs(network, X, pre, table):
         i = int(np.argmax(bad))
         names = pre.encoding.input_names if pre.encoding is not None else list(pre.features)
         j = int(np.argmax(np.abs(X[i])))
+        how = (f"lies {abs(X[i, j]):.3g} standard deviations from the training mean" if pre.source == "backprop train"
+               else f"holds {X[i, j]:.3g}, the largest input")
         raise BackpropError(
             f"{table.where(i)}: the network's output overflows for this row: column {names[j].split('=')[0]!r} "
-            f"lies {abs(X[i, j]):.3g} standard deviations from the training mean; check the value, or retrain "
-            "on data that covers it"
+            f"{how}; check the value, or retrain on data that covers it"
         )
+    if pre.source != "backprop train":  # an estimator's file: no training mean or scale to compare with
+        return out
     far = np.abs(X) > FAR
     if far.any():
         i, j = map(int, np.argwhere(far)[0])

@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_data_options, format_table, model_and_data, network_outputs, regression_scores
+from ._common import add_data_options, add_target_option, format_table, model_and_data, network_outputs, regression_scores
 
 NAME = "evaluate"
 HELP = "score a trained model on a CSV file that holds the true target"
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="model file written by `backprop train`")
+    parser.add_argument("model", help="model file written by `backprop train` or an estimator's save()")
     parser.add_argument("data", help="CSV or Parquet file with the model's feature columns and its target column")
     add_data_options(parser)
+    add_target_option(parser)
 
 
 def run(args) -> int:
     from .._validation import BackpropError
 
     network, pre, table, X = model_and_data(args)
+    if pre.target is None:
+        raise BackpropError(
+            f"`--target` must name the column of true values: `{args.model}` was written by {pre.source}, "
+            "which does not record what its y was called; got none")
     if not pre.has_target(table):
         raise BackpropError(
             f"`data`: {table.source} has no column {pre.target!r}, the target the model predicts; "

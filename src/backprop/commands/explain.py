@@ -107,6 +107,9 @@ def add_arguments(parser):
     saved.add_argument("--model", metavar="FILE", help="a model file saved by backprop (.safetensors)")
     saved.add_argument("--data", metavar="FILE", help="CSV with a header row and the model's columns")
     saved.add_argument("--row", type=positive_int, metavar="N", help="data row to explain (1 = the row after the header)")
+    saved.add_argument("--target-column", default=None, metavar="COLUMN",
+                       help="the target column of --data, for a model saved by MLPClassifier/MLPRegressor.save "
+                            "(a `backprop train` model names its own)")
     out = parser.add_argument_group("output")
     out.add_argument("--format", choices=FORMATS, default="text",
                      help="text (default), markdown, latex, json, or html (a self-contained step-through page)")
@@ -171,7 +174,7 @@ def _saved_model_derivation(args):
     if clash:
         raise UsageError(f"`--model` takes the network from the file; drop {', '.join(clash)}")
     network, pre = load_model(args.model)
-    x, y, notes = sample_from_csv(pre, args.data, args.row)
+    x, y, notes = sample_from_csv(pre.with_target(args.target_column), args.data, args.row)
     derivation = explain(network, x, y, lr=args.lr, force=args.force)
     derivation.notes = notes + derivation.notes
     return derivation
@@ -186,8 +189,8 @@ def _derivation(args):
 
     if args.model is not None:
         return _saved_model_derivation(args)
-    if args.data is not None or args.row is not None:
-        raise UsageError("`--data` and `--row` need `--model FILE` (a saved model) too")
+    if args.data is not None or args.row is not None or args.target_column is not None:
+        raise UsageError("`--data`, `--row` and `--target-column` need `--model FILE` (a saved model) too")
     if _is_default_example(args):
         return example.derivation()
     loss_fn = get_loss(args.loss)

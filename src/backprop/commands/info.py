@@ -60,8 +60,10 @@ def run(args) -> int:
                 print(f"  {key}: {shown}")
     if "backprop_version" in meta:
         print(f"written by: backprop {meta['backprop_version']}")
+    if meta.get("format") == "backprop.estimator" and "task" not in meta:
+        _print_estimator(args.model, meta)
     known = {"task", "target", "features", "classes", "training", "metrics", "backprop_version",
-             "scaler", "target_scaler", "history", "preprocessing"}
+             "scaler", "target_scaler", "history", "preprocessing", "format", "estimator", "params", "fitted"}
     other = sorted(set(meta) - known)
     if other:
         print(f"other metadata: {', '.join(other)} (see --json)")
@@ -86,3 +88,37 @@ def _print_encoding(meta) -> None:
     print("encoding:")
     for name, how in rows:
         print(f"  {name}: {how}")
+
+
+def _print_estimator(path, meta) -> None:
+    """A file from MLPClassifier/MLPRegressor.save: what the command line reads from it (features,
+    classes), then its hyper-parameters and fitted numbers."""
+    from .._validation import BackpropError
+    from ..preprocessing import estimator_preprocessor
+
+    print(f"written by: {meta.get('estimator')}.save")
+    try:
+        pre = estimator_preprocessor(meta, f"`{path}`")
+    except BackpropError as exc:
+        print(f"command line: cannot predict with it ({exc})")
+    else:
+        print(f"task: {pre.task}")
+        if pre.positional:
+            print(f"features ({len(pre.features)}): by position (fitted on an array without column names: "
+                  "predict takes every column but --target, in order)")
+        else:
+            print(f"features ({len(pre.features)}): {', '.join(pre.features)}")
+        if pre.task == "classify":
+            how = "one logistic output" if pre.binary else "softmax outputs"
+            print(f"classes ({len(pre.encoder)}, {how}): {', '.join(map(str, pre.encoder.classes))}")
+        print("encoding: none (the estimator takes X as given; scale it before, e.g. in a Pipeline)")
+    for section, keys in (("params", ("hidden_layer_sizes", "activation", "solver", "alpha", "batch_size",
+                                      "learning_rate_init", "max_iter", "early_stopping", "random_state", "conv",
+                                      "input_shape")),
+                          ("fitted", ("n_iter_", "loss_", "best_loss_", "best_validation_score_"))):
+        values = meta.get(section) if isinstance(meta.get(section), dict) else {}
+        shown = [(k, values[k]) for k in keys if values.get(k) is not None]
+        if shown:
+            print(f"{section}:")
+            for key, value in shown:
+                print(f"  {key}: {f'{value:.6g}' if isinstance(value, float) else json.dumps(value)}")

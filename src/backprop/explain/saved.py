@@ -21,6 +21,10 @@ __all__ = ["sample_from_csv"]
 def sample_from_csv(pre: Preprocessor, path, row: int):
     """(x, y, notes) for data row ``row`` (1-based, after the header) of the CSV ``path``."""
     table = read_csv(path)
+    if pre.target is None:
+        raise BackpropError(f"`--target-column` must name the column of true values in `{path}`: the model was "
+                            f"written by {pre.source}, which does not record what its y was called; got none")
+    pre = pre.for_columns(table.columns, f"`--data` {table.source}")
     if not 1 <= row <= table.n_rows:
         raise BackpropError(f"`--row` must be between 1 and {table.n_rows} for `{path}`; got {row}")
     if not pre.has_target(table):
@@ -30,14 +34,21 @@ def sample_from_csv(pre: Preprocessor, path, row: int):
     x = pre.transform(one)[0]
     y = pre.network_targets(pre.targets(one))[0]
     raw = dict(zip(table.columns, one.rows[0]))
+    scaled = pre.source == "backprop train"
     notes = [f"Row {row} of {table.source} (line {one.lines[0]}): " + ", ".join(_inputs(pre, one, raw)),
-             "The inputs are standardised as the model was trained: i = (value - mean) / scale."]
-    if pre.task == "classify":
+             "The inputs are standardised as the model was trained: i = (value - mean) / scale." if scaled else
+             f"The inputs are the cells as they are ({pre.source} models take X unscaled)."]
+    if pre.task == "classify" and pre.binary:
+        first, second = pre.encoder.classes
+        notes.append(f"Target {pre.target} = {raw[pre.target]}: t = {float(np.asarray(y).ravel()[0]):g} on the "
+                     f"one logistic output o1 (0 = {first}, 1 = {second}).")
+    elif pre.task == "classify":
         names = ", ".join(f"o{j} = {c}" for j, c in enumerate(pre.encoder.classes, 1))
         notes.append(f"Target {pre.target} = {raw[pre.target]} (one-hot); outputs {names}.")
     else:
         notes.append(f"Target {pre.target} = {raw[pre.target]}, standardised like the training target: "
-                     f"t = {float(np.asarray(y).ravel()[0]):.9g}.")
+                     f"t = {float(np.asarray(y).ravel()[0]):.9g}." if scaled else f"Target {pre.target} = "
+                     f"{raw[pre.target]}: t = {float(np.asarray(y).ravel()[0]):.9g}.")
     return x, np.atleast_1d(y), notes
 
 

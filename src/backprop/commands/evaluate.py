@@ -48,21 +48,20 @@ def run(args) -> int:
 
 
 def _report_classification(pre, out, y, loss, loss_name) -> None:
+    """Accuracy, per-class precision/recall/F1/support and the confusion matrix, by scikit-learn's
+    metric functions (the ones MLPClassifier.score and its users' reports use)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
     names = [str(c) for c in pre.encoder.classes]
-    k = len(names)
+    labels = list(range(len(names)))
     predicted = pre.decode(out)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (y, predicted), 1)
-    print(f"accuracy: {np.mean(predicted == y):.6g}")
+    confusion = confusion_matrix(y, predicted, labels=labels)
+    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=labels, zero_division=0)
+    print(f"accuracy: {accuracy_score(y, predicted):.6g}")
     print(f"loss ({loss_name}): {loss:.6g}")
     print()
-    rows = []
-    for i, name in enumerate(names):
-        tp, n_pred, n_true = confusion[i, i], confusion[:, i].sum(), confusion[i, :].sum()
-        precision = tp / n_pred if n_pred else 0.0
-        recall = tp / n_true if n_true else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append([name, f"{precision:.3f}", f"{recall:.3f}", f"{f1:.3f}", str(n_true)])
+    rows = [[name, f"{p:.3f}", f"{r:.3f}", f"{f:.3f}", str(n)]
+            for name, p, r, f, n in zip(names, precision, recall, f1, support)]
     print(format_table(["class", "precision", "recall", "f1", "support"], rows))
     print()
     print("confusion matrix (rows: true class, columns: predicted class)")

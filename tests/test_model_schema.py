@@ -155,3 +155,15 @@ def test_legacy_estimator_file_through_the_command_line(capsys):
 def test_estimator_load_names_a_train_file():
     with pytest.raises(Exception, match="was written by `backprop train`"):
         MLPClassifier.load(FIXTURES / "legacy_classify.safetensors")
+
+
+def test_plot_boundary_on_an_estimator_file(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(50, 2))
+    y = (X[:, 0] > X[:, 1]).astype(int)
+    clf = _fit(MLPClassifier(hidden_layer_sizes=(4,), max_iter=100, random_state=0), X, y)
+    model, data, image = tmp_path / "m.safetensors", tmp_path / "d.csv", tmp_path / "b.png"
+    clf.save(model)
+    pd.DataFrame(X, columns=["u", "v"]).assign(y=y).to_csv(data, index=False)
+    assert main(["plot-boundary", str(model), str(data), "--out", str(image), "--target", "y"]) == 0
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

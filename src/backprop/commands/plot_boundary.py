@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_data_options, model_and_data, note, positive_int, refuse_overwrite
+from ._common import add_data_options, add_target_option, model_and_data, note, positive_int, refuse_overwrite
 
 NAME = "plot-boundary"
 MAX_RESOLUTION = 2000
@@ -16,12 +16,13 @@ HELP = "draw the decision regions of a model with two features, with the data po
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="model file written by `backprop train` (two features)")
+    parser.add_argument("model", help="model file written by `backprop train` or an estimator's save() (two features)")
     parser.add_argument("data", help="CSV file with the model's two feature columns (target optional)")
     parser.add_argument("--out", required=True, metavar="IMAGE", help="image to write (.png, .svg, .pdf)")
     parser.add_argument("--resolution", type=resolution, default=200,
                         help=f"grid points per axis, 2 to {MAX_RESOLUTION} (default 200)")
     add_data_options(parser)
+    add_target_option(parser)
 
 
 def resolution(text: str) -> int:

@@ -427,6 +427,50 @@ def conv_backward(fn, L, Dbuf, d_in, Zbuf, Abuf, Cbuf, c0, DCbuf, P, G, m, slope
                    d_in + r0 * H * W * C)
 
 
+@jit
+def fused_backward(fn, L, Lp, Dbuf, d_in, Zbuf, Cbuf, c0, DCbuf, Ibuf, P, G, m, pass_down):
+    """The backward of a fused pair (P_FUSE, BLAS-sized): ``max_pool_backward`` of the pool (row
+    Lp) writing the convolution's dZ, then the convolution's weight and bias gradients and
+    (``pass_down``) its delta as ``conv_backward`` computes them, ``_chunk_samples`` samples at a
+    time so that each block's dZ is read back from the core's cache."""
+    H, W, C, O = L[P_H], L[P_W], L[P_C], L[P_O]
+    oh, ow, kh, kw = L[P_OH], L[P_OW], L[P_KH], L[P_KW]
+    poh, pw_ = Lp[P_OH], Lp[P_OW]
+    kc, per, pooled = kh * kw * C, oh * ow, Lp[P_OH] * Lp[P_OW] * O
+    d0, w0, b0 = L[P_AOUT], L[P_WOFF], L[P_BOFF]
+    trainable = L[P_BIAS] == K.TRAINABLE_BIAS
+    if trainable:
+        gb = G[b0:b0 + O]
+        for c in range(O):
+            gb[c] = 0.0
+    step = _chunk_samples(per, m)
+    for r0 in range(0, m, step):
+        mc = min(step, m - r0)
+        dz = d0 + r0 * per * O
+        max_pool_backward(Dbuf, Lp[P_AOUT] + r0 * pooled, Ibuf, Lp[P_IDX] + r0 * pooled, mc, oh, ow,
+                          O, Lp[P_KH], Lp[P_KW], Lp[P_SH], Lp[P_SW], poh, pw_, Dbuf, dz, Zbuf,
+                          L[P_ZOFF] + r0 * per * O)
+        blas.gemm(fn, blas.TRANS, blas.NO_TRANS, kc, O, mc * per, 1.0, Cbuf, c0 + r0 * per * kc, kc,
+                  Dbuf, dz, O, 0.0 if r0 == 0 else 1.0, G, w0, O)
+        if trainable:
+            _add_column_sums(Dbuf, dz, G, b0, mc * per, O)
+        if pass_down:
+            K._mm_nt(fn, Dbuf, dz, P, w0, DCbuf, 0, mc * per, kc, O)
+            col2im(DCbuf, 0, mc, H, W, C, kh, kw, L[P_SH], L[P_SW], L[P_PH], L[P_PW], oh, ow, Dbuf,
+                   d_in + r0 * H * W * C)
+
+
+@jit
+def _add_column_sums(Dbuf, d0, G, g0, m, n):
+    """G[g0:g0+n] += the column sums of the (m, n) block at Dbuf[d0]."""
+    K.wide_vectors()
+    g = G[g0:g0 + n]
+    for r in range(m):
+        d = Dbuf[d0 + r * n:d0 + r * n + n]
+        for c in range(n):
+            g[c] += d[c]
+
+
 @kernel(nogil=True)
 def forward_layers(plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, m, fn, last_act):
     """The forward pass of m samples (already in Abuf at the first layer's input) through every
@@ -504,12 +548,22 @@ def backward_layers(plan, slopes, P, G, Abuf, Zbuf, Dbuf, Cbuf, DCbuf, Ibuf, m, 
             if L[P_BIAS] == K.TRAINABLE_BIAS:
                 K._column_sums(Dbuf, d0, G, L[P_BOFF], m, O)
         elif kind == CONV:
-            conv_backward(fn, L, Dbuf, a_in, Zbuf, Abuf, Cbuf, L[P_COLS], DCbuf, P, G, m,
-                          slopes[layer], layer > 0)
+            if L[P_FUSE] and fn != 0 and m * L[P_OH] * L[P_OW] * C * L[P_KH] * L[P_KW] * O >= K.BLAS_MIN_MACS:
+                fused_backward(fn, L, plan[layer + 1], Dbuf, a_in, Zbuf, Cbuf, L[P_COLS], DCbuf,
+                               Ibuf, P, G, m, layer > 0)
+            else:
+                if L[P_FUSE]:
+                    Lp = plan[layer + 1]
+                    max_pool_backward(Dbuf, Lp[P_AOUT], Ibuf, Lp[P_IDX], m, Lp[P_H], Lp[P_W],
+                                      Lp[P_C], Lp[P_KH], Lp[P_KW], Lp[P_SH], Lp[P_SW], Lp[P_OH],
+                                      Lp[P_OW], Dbuf, d0, Zbuf, L[P_ZOFF])
+                conv_backward(fn, L, Dbuf, a_in, Zbuf, Abuf, Cbuf, L[P_COLS], DCbuf, P, G, m,
+                              slopes[layer], layer > 0)
+        elif kind == MAXPOOL and L[P_FUSE]:
+            continue  # with the convolution below it
         elif kind == MAXPOOL:
             max_pool_backward(Dbuf, d0, Ibuf, L[P_IDX], m, H, W, C, L[P_KH], L[P_KW], L[P_SH],
-                              L[P_SW], L[P_OH], L[P_OW], Dbuf, a_in,
-                              Zbuf if L[P_FUSE] else Zbuf[0:0], L[P_ZOFF])
+                              L[P_SW], L[P_OH], L[P_OW], Dbuf, a_in, Zbuf[0:0], 0)
         elif kind == AVGPOOL:
             avg_pool_backward(Dbuf, d0, m, H, W, C, L[P_KH], L[P_KW], L[P_SH], L[P_SW],
                               L[P_OH], L[P_OW], Dbuf, a_in)

@@ -351,11 +351,12 @@ def flatten_backward(dY, y0, m, H, W, C, dX, x0):
 
 
 @kernel(nogil=True)
-def conv_forward(fn, L, Abuf, Zbuf, Cbuf, c0, P, m):
+def conv_forward(fn, L, Lp, Abuf, Zbuf, Cbuf, c0, P, m, Ibuf):
     """``Conv2D.forward`` for plan row L: cols = im2col(input) into Cbuf[c0:], Z = cols @ Wc + b
     (numpy's gemm at address ``fn`` when BLAS-sized), ``_chunk_samples`` samples at a time so that
     the gemm reads the rows im2col has just written from the core's cache; the activation is
-    ``forward_layers``'."""
+    ``forward_layers``', or, for a fused pair (P_FUSE), the max pool of row Lp (ReLU included)
+    runs on each block's Z right after its gemm."""
     H, W, C, O = L[P_H], L[P_W], L[P_C], L[P_O]
     oh, ow, kh, kw = L[P_OH], L[P_OW], L[P_KH], L[P_KW]
     kc, per = kh * kw * L[P_C], oh * ow
@@ -366,6 +367,11 @@ def conv_forward(fn, L, Abuf, Zbuf, Cbuf, c0, P, m):
         im2col(Abuf, L[P_AIN] + r0 * H * W * C, mc, H, W, C, kh, kw, L[P_SH], L[P_SW], L[P_PH],
                L[P_PW], oh, ow, Cbuf, ci)
         _dense_forward(fn, L, Cbuf, ci, Zbuf, L[P_ZOFF] + r0 * per * O, P, mc * per, kc, O)
+        if L[P_FUSE]:
+            pooled = Lp[P_OH] * Lp[P_OW] * O
+            max_pool_forward(Zbuf, L[P_ZOFF] + r0 * per * O, mc, oh, ow, O, Lp[P_KH], Lp[P_KW],
+                             Lp[P_SH], Lp[P_SW], Lp[P_OH], Lp[P_OW], Abuf, Lp[P_AOUT] + r0 * pooled,
+                             Ibuf, Lp[P_IDX] + r0 * pooled, True)
 
 
 @kernel(nogil=True)
@@ -481,16 +487,14 @@ def forward_layers(plan, slopes, P, Abuf, Zbuf, Cbuf, Ibuf, m, fn, last_act):
         kind = L[P_KIND]
         H, W, C = L[P_H], L[P_W], L[P_C]
         if kind == CONV:
-            conv_forward(fn, L, Abuf, Zbuf, Cbuf, L[P_COLS], P, m)
+            conv_forward(fn, L, plan[min(layer + 1, n_layers - 1)], Abuf, Zbuf, Cbuf, L[P_COLS], P,
+                         m, Ibuf)
             rows, n = m * L[P_OH] * L[P_OW], L[P_O]
         elif kind == DENSE:
             _dense_forward(fn, L, Abuf, L[P_AIN], Zbuf, L[P_ZOFF], P, m, C, L[P_O])
             rows, n = m, L[P_O]
         elif kind == MAXPOOL:
-            if L[P_FUSE]:
-                max_pool_forward(Zbuf, L[P_ZOFF], m, H, W, C, L[P_KH], L[P_KW], L[P_SH],
-                                 L[P_SW], L[P_OH], L[P_OW], Abuf, L[P_AOUT], Ibuf, L[P_IDX], True)
-            else:
+            if not L[P_FUSE]:  # else run with the convolution below it
                 max_pool_forward(Abuf, L[P_AIN], m, H, W, C, L[P_KH], L[P_KW], L[P_SH],
                                  L[P_SW], L[P_OH], L[P_OW], Abuf, L[P_AOUT], Ibuf, L[P_IDX], False)
             continue

@@ -1,5 +1,6 @@
 """Start-up: seconds from process start to the end of the first training epoch of
-`backprop demo digits` (kernels already in numba's disk cache: the first of two runs warms it).
+`backprop demo digits` (``measure(demo="cnn")``: of `backprop demo cnn --no-dense`; kernels
+already in numba's disk cache: the first of two runs warms it).
 Measured in fresh subprocesses; the clock is /proc (10 ms resolution, Linux only)."""
 
 from __future__ import annotations
@@ -32,17 +33,18 @@ def timed_fit(*args, **kwargs):
     return fit(*args, **kwargs)
 training.fit = timed_fit
 from backprop.cli import main
-main(["demo", "digits", "--epochs", "1"])
+main(["demo", {demo!r}, "--epochs", "1", *{extra!r}])
 """
 
 
-def measure(runs: int = 3) -> dict:
+def measure(runs: int = 3, demo: str = "digits") -> dict:
     """Runs with an empty numba cache (NUMBA_CACHE_DIR: a new temporary directory): the first
     compiles, the next ``runs`` load the cache. Returns the cold run's seconds to the first
     epoch's end and its stderr lines about compiling, the warm runs' median, and whether
     scikit-learn had been imported by then, or numba's compiler set up (``fast/native.py``
     loads the kernel without it)."""
-    code = CHILD.format(src=str(ROOT / "src"))
+    extra = ["--no-dense"] if demo == "cnn" else []
+    code = CHILD.format(src=str(ROOT / "src"), demo=demo, extra=extra)
     times, sklearn, setup = [], False, False
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
@@ -71,4 +73,6 @@ def summary(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    print(f"{TITLE}: {summary(measure())}")
+    # --cnn: `backprop demo cnn --no-dense` instead of `backprop demo digits`
+    demo = "cnn" if "--cnn" in sys.argv else "digits"
+    print(f"{TITLE.replace('demo digits', 'demo ' + demo)}: {summary(measure(demo=demo))}")

@@ -207,6 +207,28 @@ def test_fused_relu_max_pool_is_the_unfused_pair(pool1):
     assert not np.array_equal(fused, _runner_weights(make, X, Y, epochs=1))  # it trained
 
 
+def test_blas_sized_fused_pairs_in_blocks_match_numpy():
+    # Convolutions large enough for BLAS run their products over blocks of a few samples
+    # (conv.DW_CHUNK_ROWS im2col rows), a fused ReLU + max pool's forward and backward block by
+    # block with them (conv.fused_backward), the second one passing its delta down through
+    # col2im block by block: batches of 24 make blocks of 4 samples (first layer, 120 rows each)
+    # and of 17 + 7 (second, 30 rows each), and the last batch of 5 a short block; the pools
+    # leave uncovered edges (12x10 -> 6x5 -> 3x2).
+    from backprop.fast import conv
+
+    def make():
+        layers = [Conv2D(2, 4, 3, padding=1, activation="relu", seed=1), MaxPool2D(2),
+                  Conv2D(4, 8, 3, padding=1, activation="relu", seed=2), MaxPool2D(2), Flatten(),
+                  Dense(48, 6, activation="relu", seed=3), Dense(6, 3, seed=4)]
+        return Network(layers, loss="softmax_cross_entropy", input_shape=(2, 12, 10))
+
+    net = make()
+    assert conv.largest_gemm_macs(net, 5) >= fast.kernels.BLAS_MIN_MACS  # even the short batch
+    assert 24 * 30 > conv.DW_CHUNK_ROWS and 24 * 120 > conv.DW_CHUNK_ROWS  # several blocks
+    X, Y = _data(n=53, shape=(2, 12, 10))
+    _assert_same(*_both(make, X, Y, batch_size=24, epochs=2))
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_batches_in_two_halves_on_two_threads(weighted):
     # train_conv_epoch_halves: two threads give the bits of the same halves run one after the

@@ -61,6 +61,7 @@ from .layers import Dense
 from .losses import LOSSES, HalfPoissonDeviance, Loss, get_loss
 from .network import Network
 from .optimizers import SGD, Adam, Constant
+from .preprocessing import ESTIMATOR_FORMAT
 from .training import fit as engine_fit
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -69,7 +70,7 @@ _STOCHASTIC = ("sgd", "adam")
 _HIDDEN_ACTIVATIONS = tuple(sorted({"logistic", *ACTIVATIONS} - {"softmax", "exp"}))
 # scikit-learn's names for the output activations -> the engine's
 _OUT_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax", "exp": "exp"}
-_FORMAT = "backprop.estimator"
+_FORMAT = ESTIMATOR_FORMAT
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large values "
                "and need to be preprocessed.")  # scikit-learn's message
 

@@ -472,6 +472,12 @@ class Preprocessor:
             raise BackpropError("a regression model needs a `target_scaler`; got none")
 
     @property
+    def standardised(self) -> bool:
+        """Whether the network takes standardised inputs with a training mean and scale (a
+        ``backprop train`` model); an estimator's file takes X as it is."""
+        return self.source == "backprop train"
+
+    @property
     def n_outputs(self) -> int:
         return len(self.encoder) if self.task == "classify" and not self.binary else 1
 
@@ -621,6 +627,11 @@ class Preprocessor:
 ESTIMATOR_FORMAT = "backprop.estimator"  # the "format" of a file written by MLPClassifier/MLPRegressor.save
 
 
+def is_estimator_file(meta: Any) -> bool:
+    """Whether a model file's metadata is an estimator's (``save``), not ``backprop train``'s."""
+    return isinstance(meta, dict) and meta.get("format") == ESTIMATOR_FORMAT and "task" not in meta
+
+
 def _class_label(value, source: str):
     """An estimator's class (int, bool, float, str) as the label the command line reads from a
     table: integers stay integers (an integral float too), anything else is its text."""
@@ -686,7 +697,7 @@ def load_model(path) -> tuple[Any, Preprocessor]:
     network = Network.load(path)
     source = f"`{path}`"
     meta = network.metadata
-    if isinstance(meta, dict) and meta.get("format") == ESTIMATOR_FORMAT and "task" not in meta:
+    if is_estimator_file(meta):
         pre = estimator_preprocessor(meta, source)
     else:
         pre = Preprocessor.from_metadata(meta, source)

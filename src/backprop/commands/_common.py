@@ -195,13 +195,13 @@ def network_outputs(network, X, pre, table):
         i = int(np.argmax(bad))
         names = pre.encoding.input_names if pre.encoding is not None else list(pre.features)
         j = int(np.argmax(np.abs(X[i])))
-        how = (f"lies {abs(X[i, j]):.3g} standard deviations from the training mean" if pre.source == "backprop train"
+        how = (f"lies {abs(X[i, j]):.3g} standard deviations from the training mean" if pre.standardised
                else f"holds {X[i, j]:.3g}, the largest input")
         raise BackpropError(
             f"{table.where(i)}: the network's output overflows for this row: column {names[j].split('=')[0]!r} "
             f"{how}; check the value, or retrain on data that covers it"
         )
-    if pre.source != "backprop train":  # an estimator's file: no training mean or scale to compare with
+    if not pre.standardised:  # an estimator's file: no training mean or scale to compare with
         return out
     far = np.abs(X) > FAR
     if far.any():

@@ -23,9 +23,10 @@ def add_arguments(parser):
 def _model(path):
     """The object to export: an estimator for files its save wrote, else the network."""
     from ..network import Network
+    from ..preprocessing import ESTIMATOR_FORMAT
 
     network = Network.load(path)
-    kind = network.metadata.get("estimator") if network.metadata.get("format") == "backprop.estimator" else None
+    kind = network.metadata.get("estimator") if network.metadata.get("format") == ESTIMATOR_FORMAT else None
     if kind in ("MLPClassifier", "MLPRegressor"):
         from .. import estimators
 

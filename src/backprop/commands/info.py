@@ -23,6 +23,7 @@ def _shape(shape) -> str:
 
 def run(args) -> int:
     from ..network import Network
+    from ..preprocessing import is_estimator_file
 
     network = Network.load(args.model)
     meta = network.metadata
@@ -60,7 +61,7 @@ def run(args) -> int:
                 print(f"  {key}: {shown}")
     if "backprop_version" in meta:
         print(f"written by: backprop {meta['backprop_version']}")
-    if meta.get("format") == "backprop.estimator" and "task" not in meta:
+    if is_estimator_file(meta):
         _print_estimator(args.model, meta)
     known = {"task", "target", "features", "classes", "training", "metrics", "backprop_version",
              "scaler", "target_scaler", "history", "preprocessing", "format", "estimator", "params", "fitted"}

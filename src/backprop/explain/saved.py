@@ -34,10 +34,9 @@ def sample_from_csv(pre: Preprocessor, path, row: int):
     x = pre.transform(one)[0]
     y = pre.network_targets(pre.targets(one))[0]
     raw = dict(zip(table.columns, one.rows[0]))
-    scaled = pre.source == "backprop train"
     notes = [f"Row {row} of {table.source} (line {one.lines[0]}): " + ", ".join(_inputs(pre, one, raw)),
-             "The inputs are standardised as the model was trained: i = (value - mean) / scale." if scaled else
-             f"The inputs are the cells as they are ({pre.source} models take X unscaled)."]
+             "The inputs are standardised as the model was trained: i = (value - mean) / scale."
+             if pre.standardised else f"The inputs are the cells as they are ({pre.source} models take X unscaled)."]
     if pre.task == "classify" and pre.binary:
         first, second = pre.encoder.classes
         notes.append(f"Target {pre.target} = {raw[pre.target]}: t = {float(np.asarray(y).ravel()[0]):g} on the "
@@ -47,7 +46,7 @@ def sample_from_csv(pre: Preprocessor, path, row: int):
         notes.append(f"Target {pre.target} = {raw[pre.target]} (one-hot); outputs {names}.")
     else:
         notes.append(f"Target {pre.target} = {raw[pre.target]}, standardised like the training target: "
-                     f"t = {float(np.asarray(y).ravel()[0]):.9g}." if scaled else f"Target {pre.target} = "
+                     f"t = {float(np.asarray(y).ravel()[0]):.9g}." if pre.standardised else f"Target {pre.target} = "
                      f"{raw[pre.target]}: t = {float(np.asarray(y).ravel()[0]):.9g}.")
     return x, np.atleast_1d(y), notes
 

@@ -98,16 +98,27 @@ class TrainState:
     n_batches: int = 0
     logs: dict[str, float] = field(default_factory=dict)
     stop_training: bool = False
+    callbacks: list = field(default_factory=list)  # the fit's callbacks, in order (checkpoints save their state)
 
 
 class Callback:
-    """Base class: override any hook."""
+    """Base class: override any hook.
+
+    A callback whose bookkeeping must survive a checkpoint (``backprop.checkpoint``) also
+    overrides ``state_dict`` (a dict of JSON values and numpy arrays, or None for nothing to
+    save, the default) and ``load_state_dict`` (given that dict back on resume)."""
 
     def on_train_begin(self, state: TrainState) -> None: ...
     def on_epoch_begin(self, state: TrainState) -> None: ...
     def on_batch_end(self, state: TrainState) -> None: ...
     def on_epoch_end(self, state: TrainState) -> None: ...
     def on_train_end(self, state: TrainState) -> None: ...
+
+    def state_dict(self) -> dict | None:
+        return None
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
 
 class LambdaCallback(Callback):

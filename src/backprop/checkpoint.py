@@ -25,7 +25,10 @@ is written even if it was not due, so nothing finished is lost. The callback kee
 encoded in memory between writes; for the small networks of this library that costs far less
 than an epoch.
 
-Not saved: the state of other callbacks (EarlyStopping's patience counter, for one) and of
+Callbacks that keep a ``state_dict`` (the estimators' scikit-learn rules: curves, stopping
+counters, best weights) have it saved too, under ``"callbacks"`` (JSON values by position and
+class name) and tensors ``callbacks/<i>:<class>/<name>``; resuming needs the same callbacks.
+Not saved: the state of callbacks without one (EarlyStopping's patience counter, for one) and of
 layers with their own random state; resume with the same data, batch size and optimizer settings.
 """
 
@@ -123,9 +126,43 @@ def encode(state: TrainState, epoch: int) -> bytes:
         },
         "rng": _to_json(state.rng.bit_generator.state),
         "history": dataclasses.asdict(state.history),
+        "callbacks": _callback_states(state, tensors),
     }
     # Python's float repr round-trips exactly; NaN/inf (a schedule's initial "best") stay readable.
     return save(tensors, metadata={FORMAT: json.dumps(description)})
+
+
+def _callback_key(i: int, callback) -> str:
+    return f"{i}:{type(callback).__name__}"
+
+
+def _callback_states(state: TrainState, tensors: dict) -> dict:
+    """The ``state_dict`` of every callback that keeps one, by position and class name: JSON
+    values in the description, arrays as tensors ``callbacks/<key>/<name>``."""
+    saved = {}
+    for i, cb in enumerate(state.callbacks):
+        values = cb.state_dict()
+        if values is None:
+            continue
+        key = _callback_key(i, cb)
+        arrays = sorted(k for k, v in values.items() if isinstance(v, np.ndarray))
+        for name in arrays:
+            tensors[f"callbacks/{key}/{name}"] = np.ascontiguousarray(values[name])
+        saved[key] = {"values": {k: v for k, v in values.items() if k not in arrays}, "arrays": arrays}
+    return saved
+
+
+def _restore_callbacks(saved: dict, tensors: dict, state: TrainState, path: Path) -> None:
+    mine = {_callback_key(i, cb): cb for i, cb in enumerate(state.callbacks) if cb.state_dict() is not None}
+    if set(saved) != set(mine):
+        raise BackpropError(
+            f"`{path}` was written with callbacks that keep state {sorted(saved) or 'none'}; this run has "
+            f"{sorted(mine) or 'none'}: resume with the same callbacks (and the same settings)"
+        )
+    for key, entry in saved.items():
+        values = dict(entry["values"])
+        values.update({name: tensors[f"callbacks/{key}/{name}"] for name in entry["arrays"]})
+        mine[key].load_state_dict(values)
 
 
 class Checkpoint(Callback):
@@ -249,4 +286,5 @@ def _apply(description: dict, tensors: dict, state: TrainState, path: Path) -> N
     optimizer.load_state_dict({"t": opt["t"], "slots": slots, "schedule": opt["schedule_state"]})
     for field in dataclasses.fields(History):
         setattr(state.history, field.name, getattr(history, field.name))
+    _restore_callbacks(description.get("callbacks", {}), tensors, state, path)
     state.epoch = int(description["epoch"])

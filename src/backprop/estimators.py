@@ -121,12 +121,13 @@ class _SklearnRules(Callback):
         est.loss_ = loss
         est.n_iter_ += 1
         est.t_ += self.n
-        if self.validation is not None:
+        if self.validation is not None:  # early_stopping's split, or fit's X_val and y_val
             X_val, y_val, sw_val = self.validation
             est.validation_loss_curve_.append(state.logs["val_loss"])
             score = est._score_raw(est._output(state.network, X_val), y_val, sw_val)
             est.validation_scores_.append(score)
             state.logs["val_score"] = score
+        if est.early_stopping:
             if score < est.best_validation_score_ + est.tol:
                 est._no_improvement_count += 1
             else:
@@ -149,12 +150,35 @@ class _SklearnRules(Callback):
                 schedule.lr /= 5.0
                 est._no_improvement_count = 0
             else:
-                what = "validation score" if self.validation is not None else "training loss"
+                what = "validation score" if est.early_stopping else "training loss"
                 state.stop_training = self.converged = True
                 state.history.stop_reason = (
                     f"{what} did not improve by tol={est.tol:g} for {est.n_iter_no_change} "
                     "consecutive epochs"
                 )
+
+    # what a checkpoint keeps (``backprop.checkpoint``), so that a resumed fit is bitwise the same
+    _STATE = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
+              "best_validation_score_", "validation_loss_curve_")
+
+    def state_dict(self):
+        est = self.est
+        values = {name: _jsonable(getattr(est, name, None)) for name in self._STATE}
+        values.update(no_improvement=est._no_improvement_count, lr=float(est._optimizer.schedule.lr),
+                      converged=self.converged)
+        values.update({f"best_{i}": p for i, p in enumerate(est._best_params)})
+        return values
+
+    def load_state_dict(self, state):
+        est = self.est
+        for name in self._STATE:
+            value = state[name]
+            setattr(est, name, _unjson_float(value))
+        est._no_improvement_count = int(state["no_improvement"])
+        est._optimizer.schedule.lr = float(state["lr"])
+        self.converged = bool(state["converged"])
+        for i, p in enumerate(est._best_params):
+            p[...] = state[f"best_{i}"]
 
 
 class _VerboseLines(Callback):
@@ -348,7 +372,9 @@ class _BaseMLP(BaseEstimator):
             y = column_or_1d(y, warn=True)
         return X, y
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation=None, resume_from=None):
+        """``validation``: fit's (X_val, y_val, sample_weight_val) or None; ``resume_from``: a
+        checkpoint folder (stochastic solvers)."""
         self._check_params()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -372,10 +398,14 @@ class _BaseMLP(BaseEstimator):
                 f"hidden_layer_sizes and the targets ({sizes[1:]}); refit with warm_start=False"
             )
         network = self._network()
+        given = None if validation is None else self._checked_validation(*validation, dtype=dtype)
         if self.solver == "lbfgs":
+            if given is not None or resume_from is not None:
+                raise BackpropError("`X_val`/`y_val` and `resume_from` need solver='adam' or 'sgd' (they work "
+                                    "per epoch); got solver='lbfgs'")
             self._fit_lbfgs(network, X, Y, sample_weight, rs)
         else:
-            self._fit_stochastic(network, X, Y, sample_weight, rs, incremental)
+            self._fit_stochastic(network, X, Y, sample_weight, rs, incremental, given, resume_from)
         if not all(np.all(np.isfinite(p)) for p in self._params()):
             raise BackpropError(_NON_FINITE)
         return self
@@ -383,6 +413,31 @@ class _BaseMLP(BaseEstimator):
     def _weighted(self, sample_weight, incremental):
         """Fold class weights into the sample weights (classifier only)."""
         return sample_weight
+
+    def _checked_validation(self, X_val, y_val, sample_weight_val, dtype):
+        """fit's X_val, y_val (and sample_weight_val) checked against the training data: the same
+        features (names too), targets the model can score. Returns (X_val, Y_val, sw_val)."""
+        if X_val is None or y_val is None:
+            raise BackpropError("`X_val` and `y_val` go together; got "
+                                f"X_val={describe(X_val)} and y_val={describe(y_val)}")
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"], reset=False,
+                              dtype=(np.float64, np.float32))
+        if hasattr(X_val, "toarray"):
+            X_val = X_val.toarray()
+        y_val = np.asarray(y_val)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = y_val.ravel()
+        if len(y_val) != X_val.shape[0]:
+            raise BackpropError(f"`y_val` must have one target per row of X_val ({X_val.shape[0]}); got {len(y_val)}")
+        if X_val.shape[0] < 1:
+            raise BackpropError("`X_val` must have at least one row; got 0")
+        if sample_weight_val is not None:
+            sample_weight_val = _check_sample_weight(sample_weight_val, X_val, dtype=np.float64)
+        Y_val = np.ascontiguousarray(self._validation_targets(y_val), dtype=dtype)
+        return np.ascontiguousarray(X_val, dtype=dtype), Y_val, sample_weight_val
+
+    def _validation_targets(self, y_val):
+        raise NotImplementedError
 
     def _initialize(self, Y, sizes, rs, dtype) -> None:
         self.n_iter_ = 0
@@ -422,13 +477,18 @@ class _BaseMLP(BaseEstimator):
             return [ProgressBar(desc=type(self).__name__)]
         return [_VerboseLines()]
 
-    def _fit_stochastic(self, network, X, Y, sample_weight, rs, incremental):
+    def _fit_stochastic(self, network, X, Y, sample_weight, rs, incremental, given=None, resume_from=None):
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
         if self.early_stopping and incremental:
             raise BackpropError("partial_fit does not support early_stopping=True; use fit()")
         validation = None
-        if self.early_stopping:
+        if given is not None:  # fit's X_val and y_val: scored every epoch (early_stopping stops on them)
+            X_val, Y_val, sw_val = given
+            if self.validation_scores_ is None:
+                self.validation_scores_, self.validation_loss_curve_ = [], []
+            validation = (X_val, self._targets_for_score(Y_val), sw_val)
+        elif self.early_stopping:
             # as scikit-learn: stratify on the binarized labels as booleans
             stratify = Y.astype(bool) if self._stratify() else None
             arrays = [X, Y] + ([] if sample_weight is None else [sample_weight])
@@ -467,6 +527,7 @@ class _BaseMLP(BaseEstimator):
             callbacks=[rules, *self._callbacks(), *self._progress()],
             sample_weight=sample_weight,
             l2=self.alpha * n / w_total,  # alpha / mean weight
+            resume_from=resume_from,
         )
         self._finish(history)
         if self.early_stopping:
@@ -825,6 +886,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         weights = compute_sample_weight(self.class_weight, self._fit_labels)
         return weights if sample_weight is None else weights * sample_weight
 
+    def _validation_targets(self, y_val):
+        if self._y_type != "multilabel-indicator":
+            unseen = np.setdiff1d(unique_labels(y_val), self.classes_)
+            if len(unseen):
+                raise BackpropError(f"`y_val` has classes {unseen.tolist()} that are not in the training "
+                                    f"labels {self.classes_.tolist()}")
+        return self._label_binarizer.transform(y_val)
+
     def _stratify(self) -> bool:
         return self.n_outputs_ == 1  # as scikit-learn: binary targets only
 
@@ -857,9 +926,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return accuracy_score(y, self._decode(out), sample_weight=sample_weight)
 
     # -- public API ----------------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
-        """Train on X (n_samples, n_features) and labels y; returns self."""
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None,
+            resume_from=None):
+        """Train on X (n_samples, n_features) and labels y; returns self.
+
+        Beyond scikit-learn (stochastic solvers): ``X_val``/``y_val`` (and ``sample_weight_val``)
+        are a validation set of your own, scored after every epoch into ``validation_scores_``
+        and ``validation_loss_curve_``; with ``early_stopping=True`` the stopping rule uses them
+        instead of a split of X. ``resume_from=DIR`` continues a fit whose ``callbacks`` held a
+        ``backprop.Checkpoint(DIR)``, bitwise (same data and parameters)."""
+        validation = None if X_val is None and y_val is None else (X_val, y_val, sample_weight_val)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False, validation=validation,
+                         resume_from=resume_from)
 
     @available_if(lambda est: est.solver in _STOCHASTIC)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -1029,6 +1107,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             )
         return X, (y.reshape(-1, 1) if y.ndim == 1 else y)
 
+    def _validation_targets(self, y_val):
+        y_val = np.asarray(y_val, dtype=np.float64)
+        return y_val.reshape(-1, 1) if y_val.ndim == 1 else y_val
+
     def _stratify(self) -> bool:
         return False
 
@@ -1046,9 +1128,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             return np.nan
         return r2_score(y, out, sample_weight=sample_weight)
 
-    def fit(self, X, y, sample_weight=None):
-        """Train on X (n_samples, n_features) and targets y; returns self."""
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None,
+            resume_from=None):
+        """Train on X (n_samples, n_features) and targets y; returns self. ``X_val``, ``y_val``,
+        ``sample_weight_val`` and ``resume_from``: as in :meth:`MLPClassifier.fit`."""
+        validation = None if X_val is None and y_val is None else (X_val, y_val, sample_weight_val)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False, validation=validation,
+                         resume_from=resume_from)
 
     @available_if(lambda est: est.solver in _STOCHASTIC)
     def partial_fit(self, X, y, sample_weight=None):

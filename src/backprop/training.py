@@ -130,7 +130,7 @@ def fit(
     rng = as_generator(seed)
     history = History()
     state = TrainState(network=network, optimizer=optimizer, history=history, rng=rng, epochs=epochs,
-                       n_batches=-(-n // batch_size))
+                       n_batches=-(-n // batch_size), callbacks=callbacks)
     params, grads = network.trainable()
     mean = loss_fn.reduction == "mean"
     w_total = float(np.sum(weights)) if weights is not None else float(n)

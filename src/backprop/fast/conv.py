@@ -49,6 +49,7 @@ from ..layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
 from ..optimizers import Constant, SGD
 from . import blas
 from . import kernels as K
+from . import native
 from numba import prange
 
 from .kernels import jit, kernel
@@ -910,14 +911,19 @@ class ConvRunner:
         # are large enough to pay for waking a thread per batch
         if halves is None:
             halves = largest_gemm_macs(network, rows) >= HALVES_FROM_MACS and rows >= 2
-        if threads is None:  # numba's threads (NUMBA_NUM_THREADS, by default the CPUs), at most 2
+        if threads is None and halves:  # numba's threads (NUMBA_NUM_THREADS: the CPUs), at most 2
             import numba
 
             threads = min(2, numba.get_num_threads())
-        self.halves, self.threads = bool(halves), int(threads)
+        self.halves, self.threads = bool(halves), int(threads or 1)
         if self.halves:
             self._half_buffers(network, rows, weights is not None, fuse)
         self.gemm_fn = (blas.gemm_address(dtype) or 0) if self.uses_blas else 0
+        # the one-thread kernel through its saved machine code (native.py: no 0.4 s numba set-up),
+        # or None for its numba dispatcher; the halves (prange) always through the dispatcher
+        entry = None if self.halves else native.conv_epoch_entry(dtype)
+        empty = self._kernel_args(np.zeros(0, np.int64), np.zeros(0, dtype))  # order, lrs: per call
+        self._entry = entry and entry.prepare(**empty)
         self._param_views = lay.views(self.P, self.params)
         self._slot_views = [lay.views(flat, arrays) for flat, arrays in zip(self.S, self.slots)]
         self._arange = np.arange(n, dtype=np.int64)
@@ -941,6 +947,18 @@ class ConvRunner:
         self.L2 = np.zeros((2, half))
         self.W2 = np.zeros((2, half if weighted else 0))
         self.coef2 = np.zeros((2, K.N_COEF), dtype)
+
+    def _kernel_args(self, order, lrs) -> dict:
+        """``train_conv_epoch``'s arguments by name (``native.CONV_EPOCH_ARGS``)."""
+        lay = self.layout
+        return dict(X=self.X, Y=self.Y, order=order, batch_size=self.batch_size,
+                    weights=self.weights, w_total=self.w_total, lrs=lrs, t0=self.optimizer.t,
+                    plan=lay.plan, slopes=lay.slopes, P=self.P, G=self.G, S1=self.S[0],
+                    S2=self.S[1], Abuf=self.Abuf, Zbuf=self.Zbuf, Dbuf=self.Dbuf, Cbuf=self.Cbuf,
+                    DCbuf=self.DCbuf, Ibuf=self.Ibuf, Ybuf=self.Ybuf, losses=self.losses,
+                    wb=self.wb, coef=self.coef, loss_code=self.loss_code,
+                    from_logits=self.from_logits, mean=self.mean, opt=self.opt, hyper=self.hyper,
+                    gemm_fn=self.gemm_fn)
 
     def _learning_rates(self) -> np.ndarray:
         opt = self.optimizer
@@ -970,13 +988,13 @@ class ConvRunner:
                 self.S[0], self.S[1], self.A2, self.Z2, self.D2, self.C2, self.DC2, self.I2, self.Y2,
                 self.L2, self.W2, self.coef2, self.coef, self.loss_code, self.from_logits,
                 self.mean, self.opt, self.hyper, self.gemm_fn, self.threads))
-        total = train_conv_epoch(
-            self.X, self.Y, np.ascontiguousarray(order, np.int64), self.batch_size, self.weights,
-            self.w_total, np.ascontiguousarray(lrs, self.network.dtype), self.optimizer.t,
-            lay.plan, lay.slopes, self.P, self.G, self.S[0], self.S[1], self.Abuf, self.Zbuf,
-            self.Dbuf, self.Cbuf, self.DCbuf, self.Ibuf, self.Ybuf, self.losses, self.wb,
-            self.coef, self.loss_code, self.from_logits, self.mean, self.opt, self.hyper,
-            self.gemm_fn)
+        order = np.ascontiguousarray(order, np.int64)
+        lrs = np.ascontiguousarray(lrs, self.network.dtype)
+        if self._entry is not None:
+            total = self._entry(order=order, lrs=lrs, t0=self.optimizer.t)
+        else:
+            args = self._kernel_args(order, lrs)
+            total = train_conv_epoch(*(args[name] for name, _ in native.CONV_EPOCH_ARGS))
         return self._finish(len(lrs), total)
 
     def _finish(self, n_steps, total) -> float:
@@ -1015,13 +1033,17 @@ def predict(network, X, chunk: int = PREDICT_CHUNK) -> np.ndarray:
     copy_in(lay.views(P, [p for _, p in network.named_parameters()]))
     fn = blas.gemm_address(dtype) or 0
     workers = min(blas_thread_count(), -(-n // rows), 4)
+    entry = native.conv_forward_entry(dtype)  # its saved machine code, or None: the dispatcher
 
     def run(lo, hi):
-        A = np.zeros(lay.a_size, dtype)
-        Z = np.zeros(max(lay.z_size, 1), dtype)
-        C = np.zeros(max(lay.dc_size, 1), dtype)
-        forward_conv(X2[lo:hi], lay.plan, lay.slopes, P, A, Z, C, np.zeros(0, np.int32), rows, fn,
-                     Out[lo:hi])
+        args = dict(X=X2[lo:hi], plan=lay.plan, slopes=lay.slopes, P=P,
+                    Abuf=np.zeros(lay.a_size, dtype), Zbuf=np.zeros(max(lay.z_size, 1), dtype),
+                    Cbuf=np.zeros(max(lay.dc_size, 1), dtype), Ibuf=np.zeros(0, np.int32),
+                    chunk=rows, fn=fn, Out=Out[lo:hi])
+        if entry is not None:
+            entry.prepare(**args)()  # a Call of its own per thread
+        else:
+            forward_conv(*(args[name] for name, _ in native.CONV_FORWARD_ARGS))
 
     if workers <= 1:
         run(0, n)

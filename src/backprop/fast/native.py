@@ -3,37 +3,51 @@
 Loading a kernel from numba's own disk cache first sets up numba's whole compiler target: its
 typing and lowering registries for all of numpy (``numba.np.arraymath`` alone imports
 ``scipy.linalg``). That took 0.26-0.38 s of a warm ``backprop demo digits`` start on this
-project's benchmark machine, more than the rest of the start together.
+project's benchmark machine, more than the rest of the start together, and 0.4-0.5 s of a warm
+``backprop demo cnn``.
 
-This module skips it for the two epoch kernels of ``runner.EpochRunner``, and for inference's
-post-product step. For each it generates a C-callable entry (``numba.cfunc``) that takes raw
-pointers and sizes, makes the arrays the kernel takes, and calls it:
+This module skips it for the epoch kernels of ``runner.EpochRunner`` and ``conv.ConvRunner``,
+and for inference's compiled steps. For each it generates a C-callable entry (``numba.cfunc``)
+that takes raw pointers and sizes, makes the arrays the kernel takes, and calls it. Each kind of
+entry is one row of ``KINDS`` (the kernel, its arguments, the sources its code depends on):
 
-- ``kernels.train_online`` (per-sample plain SGD, the tutorials' algorithm): one entry per network
-  depth and dtype, since the kernel takes a tuple of per-layer views (``online_entry``);
-- ``kernels.train_epoch`` (everything else): flat buffers only, one entry per dtype
+- "online", ``kernels.train_online`` (per-sample plain SGD, the tutorials' algorithm): one entry
+  per network depth and dtype, since the kernel takes a tuple of per-layer views
+  (``online_entry``, ``online_source``);
+- "epoch", ``kernels.train_epoch`` (everything else): flat buffers only, one entry per dtype
   (``epoch_entry``). Its BLAS-sized products call numpy's gemm at the address it is given
   (``blas.py``), or, where that cannot be had, SciPy's BLAS, which numba's helper loads on first
   use;
-- ``kernels.dense_forward_rows`` (``forward.forward_chunked``'s check, bias and activation
-  between two products): one entry per dtype (``post_entry``), which a fit with batches builds
-  and saves along with its own (``save_post_entry``) and a prediction loads only when it is
-  saved and this process has already loaded an entry (``any_loaded``).
+- "post", ``kernels.dense_forward_rows`` (``forward.forward_chunked``'s check, bias and
+  activation between two products): one entry per dtype (``post_entry``), which a fit with
+  batches builds and saves along with its own (``save_post_entry``) and a prediction loads only
+  when it is saved and this process has already loaded an entry (``any_loaded``);
+- "conv_epoch", ``conv.train_conv_epoch`` (a conv network's epoch on one thread, every batch
+  below ``conv.HALVES_FROM_MACS``), and "conv_forward", ``conv.forward_conv`` (``conv.predict``):
+  flat buffers and the layers' plan, one entry per dtype (``conv_epoch_entry``,
+  ``conv_forward_entry``). The epoch in two halves on two threads (``train_conv_epoch_halves``,
+  ``prange``, for big batches) stays on its numba dispatcher: its machine code calls numba's
+  threading layer, which numba loads and links when it compiles or loads a parallel kernel,
+  and its epochs take seconds, so the set-up's 0.4 s matters little there.
 
 The compiled library (object code, numba's own cache format) is saved once in a file of its
 own. A later process hands that file to numba's JIT (``unserialize_library``, the call numba's
-cache makes after its set-up), starts numba's runtime (NRT, about 20 ms) and calls the entry
-through ctypes: 40-50 ms instead of 0.3 s. The machine code is the kernel's own, so the weights
-are those of the numba dispatcher (tested to 1e-12). Building an entry costs the first run
-about 2.5 s more: LLVM optimises and compiles the kernel a second time, linked into the entry.
+cache makes after its set-up), starts numba's runtime (NRT, about 20-40 ms) and calls the entry
+through ctypes (which releases the GIL: ``conv.predict``'s threads run side by side): 40-50 ms
+for a dense entry, 45-80 ms for the conv epoch's, instead of 0.3-0.5 s. The machine code is the
+kernel's own, so the weights are those of the numba dispatcher (tested to 1e-12). Building an
+entry costs the first run more: LLVM optimises and compiles the kernel a second time, linked
+into the entry (about 2.5 s for ``train_epoch``, 8 s for ``train_conv_epoch``, 2 s for
+``forward_conv``); it is announced like numba's own compilations (``fast.COMPILING_MESSAGE``).
 
 The cache file sits next to numba's cache (``NUMBA_CACHE_DIR/backprop`` when set, else this
 package's ``__pycache__``, else ``~/.cache/backprop``). Its name and contents carry a key over the
-kernels' sources, the numba, llvmlite, numpy and Python versions, the CPU and its features and
-every ``NUMBA_*`` setting; anything else is never loaded. It is written to a temporary file and
-renamed, so a crash never leaves half a file; a file of another user, or one that others may
-write, is never loaded (``trusted``). Any failure to build, load or save falls back to
-the dispatcher (``entry`` returns None) and is logged at DEBUG on ``backprop.fast``.
+kernel's sources (``Kind.sources``: ``conv.py`` too for the conv entries), the numba, llvmlite,
+numpy and Python versions, the CPU and its features and every ``NUMBA_*`` setting; anything
+else is never loaded. It is written to a temporary file and renamed, so a crash never leaves half
+a file; a file of another user, or one that others may write, is never loaded (``trusted``). Any
+failure to build, load or save falls back to the dispatcher (``entry`` returns None) and is
+logged at DEBUG on ``backprop.fast``.
 """
 
 from __future__ import annotations
@@ -46,21 +60,22 @@ import pickle
 import platform
 import sys
 import tempfile
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["online_entry", "epoch_entry", "post_entry", "any_loaded", "Entry", "Call", "ONLINE_ARGS",
-           "EPOCH_ARGS", "POST_ARGS", "cache_dir", "cache_key", "online_source", "epoch_source",
-           "post_source", "meta_array", "trusted"]
+__all__ = ["online_entry", "epoch_entry", "post_entry", "conv_epoch_entry", "conv_forward_entry",
+           "any_loaded", "Entry", "Call", "ONLINE_ARGS", "EPOCH_ARGS", "POST_ARGS", "CONV_EPOCH_ARGS",
+           "CONV_FORWARD_ARGS", "KINDS", "cache_dir", "cache_key", "source", "online_source",
+           "call_source", "meta_array", "trusted"]
 
 FORMAT = 1
 logger = logging.getLogger("backprop.fast")
-_SOURCES = ("kernels.py", "blas.py", "vexp.py", "vectors.py", "native.py")
 _entries: dict = {}  # (kind, depth, dtype name) -> Entry or None, once per process
 _saved: set = set()  # post entries found saved by ``save_post_entry`` (not loaded)
 
-# An entry's arguments, in order: arrays of the network's dtype ("R"), int64 ("I") or float64
-# ("F") with their number of dimensions; scalars int ("i"), float ("f") or bool ("b", passed as
+# An entry's arguments, in order: arrays of the network's dtype ("R"), int64 ("I"), int32 ("J")
+# or float64 ("F") with their number of dimensions; scalars int ("i"), float ("f") or bool ("b", passed as
 # an int). The C function takes a pointer per array, then one to the int64 array of all their
 # shapes (in this order), then the scalars.
 # ``kernels.train_epoch``'s own arguments:
@@ -79,9 +94,42 @@ ONLINE_ARGS = (("X", "R2"), ("Y", "R2"), ("order", "I1"), ("w_total", "f"), ("lr
                ("loss_code", "i"), ("from_logits", "b"), ("mean", "b"))
 # The post-product step of inference (``forward.forward_chunked``) on an (m, n) block:
 # ``kernels.dense_forward_rows`` (with ``check``, X W checked too), returning the rows it did.
-POST_ARGS = (("Z", "R1"), ("b", "R1"), ("A", "R1"), ("code", "i"), ("slope", "f"), ("m", "i"),
+POST_ARGS = (("code", "i"), ("slope", "f"), ("Z", "R1"), ("b", "R1"), ("A", "R1"), ("m", "i"),
              ("n", "i"), ("check", "b"))
-_SPECS = {"online": ONLINE_ARGS, "epoch": EPOCH_ARGS, "post": POST_ARGS}
+# ``conv.train_conv_epoch``'s (one epoch of a conv network on one thread) and ``conv.forward_conv``'s
+# (inference) own arguments:
+CONV_EPOCH_ARGS = (("X", "R2"), ("Y", "R2"), ("order", "I1"), ("batch_size", "i"), ("weights", "F1"),
+                   ("w_total", "f"), ("lrs", "R1"), ("t0", "i"), ("plan", "I2"), ("slopes", "F1"),
+                   ("P", "R1"), ("G", "R1"), ("S1", "R1"), ("S2", "R1"), ("Abuf", "R1"),
+                   ("Zbuf", "R1"), ("Dbuf", "R1"), ("Cbuf", "R1"), ("DCbuf", "R1"), ("Ibuf", "J1"),
+                   ("Ybuf", "R2"), ("losses", "F1"), ("wb", "F1"), ("coef", "R1"), ("loss_code", "i"),
+                   ("from_logits", "b"), ("mean", "b"), ("opt", "i"), ("hyper", "F1"), ("gemm_fn", "i"))
+CONV_FORWARD_ARGS = (("X", "R2"), ("plan", "I2"), ("slopes", "F1"), ("P", "R1"), ("Abuf", "R1"),
+                     ("Zbuf", "R1"), ("Cbuf", "R1"), ("Ibuf", "J1"), ("chunk", "i"), ("fn", "i"),
+                     ("Out", "R2"))
+
+
+class Kind(NamedTuple):
+    """What an entry of one kernel is made of: the kernel (``function`` of the module
+    ``backprop.fast.<module>``), the entry's arguments (``spec``), the start of its cache file's
+    name, and the files (in this folder) its machine code is compiled from."""
+
+    module: str
+    function: str
+    spec: tuple
+    prefix: str
+    sources: tuple
+
+
+_DENSE_SOURCES = ("kernels.py", "blas.py", "vexp.py", "vectors.py", "native.py")
+_CONV_SOURCES = _DENSE_SOURCES + ("conv.py",)
+KINDS = {
+    "online": Kind("kernels", "train_online", ONLINE_ARGS, "train", _DENSE_SOURCES),
+    "epoch": Kind("kernels", "train_epoch", EPOCH_ARGS, "train", _DENSE_SOURCES),
+    "post": Kind("kernels", "dense_forward_rows", POST_ARGS, "forward", _DENSE_SOURCES),
+    "conv_epoch": Kind("conv", "train_conv_epoch", CONV_EPOCH_ARGS, "train", _CONV_SOURCES),
+    "conv_forward": Kind("conv", "forward_conv", CONV_FORWARD_ARGS, "forward", _CONV_SOURCES),
+}
 
 
 def _arrays(spec):
@@ -140,44 +188,45 @@ def online_source(depth: int) -> str:
                       "slopes, bias_mode, Ybuf, losses, loss_code, from_logits, mean)", ""])
 
 
-def epoch_source() -> str:
-    """Python source of the entry of ``train_epoch``: its arguments made, then the call."""
-    names = ", ".join(name for name, _ in EPOCH_ARGS)
-    return "\n".join([_header(EPOCH_ARGS), f"    return train_epoch({names})", ""])
+def call_source(kind: str) -> str:
+    """Python source of the entry of a kernel that takes the entry's own arguments (every kind
+    but "online"): the arguments made, then the call, its result as a float."""
+    k = KINDS[kind]
+    names = ", ".join(name for name, _ in k.spec)
+    return "\n".join([_header(k.spec), f"    return float({k.function}({names}))", ""])
 
 
-def post_source() -> str:
-    """Python source of the entry of the post-product step (``POST_ARGS``)."""
-    return "\n".join([_header(POST_ARGS),
-                      "    return float(dense_forward_rows(code, slope, Z, b, A, m, n, check))", ""])
+def source(kind: str, depth: int = 0) -> str:
+    """Python source of the entry of ``kind`` (``depth``: the network's, for "online" only)."""
+    return online_source(depth) if kind == "online" else call_source(kind)
 
 
 def _signature(kind: str, dtype):
     from numba import types
 
     real = types.float32 if np.dtype(dtype) == np.float32 else types.float64
-    element = {"R": real, "I": types.int64, "F": types.float64}
-    spec = _SPECS[kind]
+    element = {"R": real, "I": types.int64, "J": types.int32, "F": types.float64}
+    spec = KINDS[kind].spec
     pointers = [types.CPointer(element[code[0]]) for _, code in _arrays(spec)]
     scalars = [types.float64 if code == "f" else types.int64 for _, code in _scalars(spec)]
     return types.float64(*pointers, types.CPointer(types.int64), *scalars)
 
 
 def _c_arguments(kind: str):
-    spec = _SPECS[kind]
+    spec = KINDS[kind].spec
     scalars = [ctypes.c_double if code == "f" else ctypes.c_int64 for _, code in _scalars(spec)]
     return [ctypes.c_void_p] * (len(_arrays(spec)) + 1) + scalars
 
 
 def cache_key(kind: str, depth: int, dtype) -> str:
-    """SHA-256 over everything the machine code depends on."""
+    """SHA-256 over everything the machine code of ``kind``'s entry depends on."""
     import llvmlite
     import llvmlite.binding as llvm
     import numba
 
     h = hashlib.sha256()
     here = os.path.dirname(os.path.abspath(__file__))
-    for name in _SOURCES:
+    for name in KINDS[kind].sources:
         with open(os.path.join(here, name), "rb") as f:
             h.update(f.read())
     settings = sorted((k, v) for k, v in os.environ.items()
@@ -203,18 +252,18 @@ def cache_dir() -> str:
 
 
 def _cache_file(kind: str, depth: int, dtype, key: str) -> str:
-    prefix = "forward" if kind == "post" else "train"
+    prefix = KINDS[kind].prefix
     return os.path.join(cache_dir(), f"{prefix}_{kind}-{depth}-{np.dtype(dtype).name}-{key[:16]}.nbx")
 
 
 class Entry:
-    """A kernel's entry (``kind`` "online", "epoch" or "post", one dtype) called through a C
+    """A kernel's entry (``kind``, one of ``KINDS``; one dtype) called through a C
     function pointer; keeps the library that holds the code alive as long as it is. ``prepare``
     binds it to one set of arrays."""
 
     def __init__(self, library, name: str, kind: str, dtype):
         self.library, self.kind, self.dtype = library, kind, np.dtype(dtype)
-        self.spec = _SPECS[kind]
+        self.spec = KINDS[kind].spec
         address = library.get_pointer_to_function(name)
         if not address:
             raise RuntimeError(f"entry {name} not found in its library")
@@ -239,7 +288,8 @@ class Call:
             raise TypeError(f"the {entry.kind} entry needs {[n for n, _ in spec]}; "
                             f"missing {missing}, unexpected {extra}")
         self.entry, self.function = entry, entry.function
-        self._element = {"R": entry.dtype, "I": np.dtype(np.int64), "F": np.dtype(np.float64)}
+        self._element = {"R": entry.dtype, "I": np.dtype(np.int64), "J": np.dtype(np.int32),
+                         "F": np.dtype(np.float64)}
         self._where = {}  # name -> (index in the C arguments, first index in shapes, code)
         arrays, scalars, n_dims = _arrays(spec), _scalars(spec), 0
         for i, (name, code) in enumerate(arrays):
@@ -284,17 +334,22 @@ def _codegen():
 
 def _build(kind: str, depth: int, dtype):
     """Compile the entry (and its kernel, through the kernel's dispatcher and numba's cache)."""
+    import importlib
+
     from numba import carray, cfunc
+    from numba.core import event
 
-    from . import kernels
-
-    namespace = {"carray": carray, "train_online": kernels.train_online,
-                 "train_epoch": kernels.train_epoch, "dense_forward_rows": kernels.dense_forward_rows,
-                 "__name__": __name__}
-    source = {"online": online_source, "epoch": epoch_source, "post": post_source}[kind]
-    source = source(depth) if kind == "online" else source()
-    exec(compile(source, f"<backprop.fast.native {kind} entry, depth {depth}>", "exec"), namespace)
-    compiled = cfunc(_signature(kind, dtype), error_model="numpy")(namespace["entry"])
+    k = KINDS[kind]
+    kernel = getattr(importlib.import_module(f"{__package__}.{k.module}"), k.function)
+    namespace = {"carray": carray, k.function: kernel, "__name__": __name__}
+    code = compile(source(kind, depth), f"<backprop.fast.native {kind} entry, depth {depth}>", "exec")
+    exec(code, namespace)
+    signature = _signature(kind, dtype)
+    # numba's compile event, with the kernel as its dispatcher, so that the first-run notice is
+    # shown (``fast._announce_compilation``) even when the kernel itself is in numba's cache
+    details = {"dispatcher": kernel, "args": signature.args, "return_type": signature.return_type}
+    with event.trigger_event("numba:compile", data=details):
+        compiled = cfunc(signature, error_model="numpy")(namespace["entry"])
     return compiled._library, compiled.native_name
 
 
@@ -349,6 +404,16 @@ def online_entry(depth: int, dtype) -> Entry | None:
 def epoch_entry(dtype) -> Entry | None:
     """The entry of ``train_epoch`` for ``dtype`` (any depth; see ``entry``)."""
     return entry("epoch", 0, dtype)
+
+
+def conv_epoch_entry(dtype) -> Entry | None:
+    """The entry of ``conv.train_conv_epoch`` for ``dtype`` (any conv network; see ``entry``)."""
+    return entry("conv_epoch", 0, dtype)
+
+
+def conv_forward_entry(dtype) -> Entry | None:
+    """The entry of ``conv.forward_conv`` (inference) for ``dtype`` (see ``entry``)."""
+    return entry("conv_forward", 0, dtype)
 
 
 def post_entry(dtype, build: bool = False) -> Entry | None:

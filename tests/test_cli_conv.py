@@ -37,7 +37,7 @@ def test_train_info_predict_evaluate_a_conv_network(tmp_path, capsys, digits_csv
     data, labels = digits_csv
     model = tmp_path / "cnn.safetensors"
     code, out, _ = run_cli(capsys, "train", data, "--target", "digit", "--input-shape", "1,8,8",
-                           "--conv", "8x3p1,max2", "--hidden", "32", "--epochs", "15", "--out", model, "--quiet")
+                           "--conv", "8x3p1,max2", "--hidden", "32", "--epochs", "15", "--lr", "0.01", "--batch-size", "32", "--out", model, "--quiet")
     assert code == 0 and "Network (1, 8, 8) -> 10" in out
     net = Network.load(model)
     assert [type(l) for l in net.layers[:2]] == [Conv2D, MaxPool2D] and net.layers[0].output_shape == (8, 8, 8)

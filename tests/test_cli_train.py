@@ -71,7 +71,7 @@ def trained(tmp_path, capsys):
     data = tmp_path / "train.csv"
     labels = blobs_csv(data)
     model = tmp_path / "model.safetensors"
-    code, out, err = run_cli(capsys, "train", data, "--target", "kind", "--hidden", "8", "--epochs", "15",
+    code, out, err = run_cli(capsys, "train", data, "--target", "kind", "--hidden", "8", "--epochs", "15", "--lr", "0.01", "--batch-size", "32",
                              "--out", model, "--seed", "1")
     assert code == 0, err
     return tmp_path, data, model, labels, out, err
@@ -134,7 +134,17 @@ def test_metadata_schema_and_info(trained, capsys):
     _, data, model, _, _, _ = trained
     meta = Network.load(model).metadata
     assert set(meta) == {"task", "features", "target", "classes", "scaler", "preprocessing", "training",
-                         "metrics", "history", "backprop_version"}
+                         "metrics", "history", "backprop_version", "format", "estimator", "params", "fitted"}
+    # the estimator's own entries: the options given, and the estimators' defaults for the rest
+    assert meta["format"] == "backprop.estimator" and meta["estimator"] == "MLPClassifier"
+    params = meta["params"]
+    assert (params["hidden_layer_sizes"], params["max_iter"], params["learning_rate_init"], params["batch_size"],
+            params["random_state"]) == ([8], 15, 0.01, 32, 1)
+    from backprop import MLPClassifier
+
+    defaults = MLPClassifier().get_params()
+    for name in ("alpha", "tol", "n_iter_no_change", "solver", "activation", "early_stopping", "momentum"):
+        assert params[name] == defaults[name], name
     assert [c["kind"] for c in meta["preprocessing"]["columns"]] == ["numeric"] * 3
     assert meta["task"] == "classify" and meta["features"] == ["f1", "f2", "f3"]
     assert meta["target"] == "kind" and meta["classes"] == CLASSES
@@ -240,7 +250,7 @@ def test_ctrl_c_in_the_first_epoch(tmp_path, capsys, monkeypatch):
     model = tmp_path / "m.safetensors"
     code, _, err = run_cli(capsys, "train", data, "--target", "kind", "--out", model,
                            "--plot", tmp_path / "c.png")
-    assert code == 0 and "interrupted after 0 of 100 epochs" in err and "no loss curve" in err
+    assert code == 0 and "interrupted after 0 of 200 epochs" in err and "no loss curve" in err
     assert Network.load(model).metadata["training"]["epochs_run"] == 0
     assert not (tmp_path / "c.png").exists()
 
@@ -446,7 +456,7 @@ def test_divergence_is_reported_and_nothing_saved(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", data, "--target", "t", "--optimizer", "sgd", "--lr", "1e6",
                            "--epochs", "30", "--out", model)
     assert code == 1
-    assert "training diverged: the loss became" in one_line_error(err) and "smaller `--lr`" in err
+    assert "training diverged: the loss" in one_line_error(err) and "smaller `--lr`" in err
     assert len([line for line in err.splitlines() if line.startswith("[train]")]) < 30
     assert "RuntimeWarning" not in err
     assert model.read_text() == "old model"

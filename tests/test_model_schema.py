@@ -167,3 +167,32 @@ def test_plot_boundary_on_an_estimator_file(tmp_path, capsys):
     pd.DataFrame(X, columns=["u", "v"]).assign(y=y).to_csv(data, index=False)
     assert main(["plot-boundary", str(model), str(data), "--out", str(image), "--target", "y"]) == 0
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_train_file_is_an_estimator_file_with_its_preprocessing(tmp_path, capsys):
+    """`backprop train` fits an MLPClassifier: `MLPClassifier.load` reads its file, and on the
+    encoded columns (the file's own preprocessor) gives what `backprop predict` prints; two
+    classes sit on one logistic output, as the estimator's."""
+    from backprop.preprocessing import load_model
+    from backprop.tables import read_table
+
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"u": rng.normal(size=90), "city": rng.choice(["oslo", "rome", "lima"], 90)})
+    frame["label"] = np.where(frame["u"] + (frame["city"] == "rome") > 0.3, "hot", "cold")
+    data, model = tmp_path / "d.csv", tmp_path / "m.safetensors"
+    frame.to_csv(data, index=False, float_format="%.17g")
+    assert main(["train", str(data), "--target", "label", "--hidden", "5", "--epochs", "30", "--lr", "0.01",
+                 "--quiet", "--out", str(model)]) == 0
+    capsys.readouterr()
+    clf = MLPClassifier.load(model)
+    assert clf.hidden_layer_sizes == (5,) and clf.max_iter == 30 and clf.out_activation_ == "logistic"
+    network, pre = load_model(model)
+    assert network.n_outputs == 1 and pre.binary
+    X = pre.transform(read_table(str(data)))
+    assert X.shape == (90, 4)  # u, and city one-hot
+    assert main(["predict", str(model), str(data), "--proba"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert rows[0] == ["label", "proba_cold", "proba_hot"]  # the target's own name
+    assert [r[0] for r in rows[1:]] == [pre.encoder.classes[k] for k in clf.predict(X)]
+    np.testing.assert_allclose(np.array([r[1:] for r in rows[1:]], dtype=float), clf.predict_proba(X),
+                               rtol=0, atol=1e-14)

@@ -15,8 +15,7 @@ with open("wine.csv", "w", newline="") as f:
 
 summary = io.StringIO()
 with contextlib.redirect_stdout(summary):  # train prints its summary; keep it for below
-    main(["train", "wine.csv", "--target", "cultivar", "--hidden", "16", "--epochs", "60", "--quiet",
-          "--out", "wine.safetensors"])
+    main(["train", "wine.csv", "--target", "cultivar", "--quiet", "--out", "wine.safetensors"])
 print(summary.getvalue().splitlines()[0])
 main(["predict", "wine.safetensors", "wine.csv", "--out", "predictions.csv"])
 with open("predictions.csv") as f:

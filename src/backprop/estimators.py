@@ -653,9 +653,11 @@ class _BaseMLP(BaseEstimator):
     def _extra_state(self) -> dict:
         return {}
 
-    def save(self, path):
+    def save(self, path, metadata=None):
         """Save the fitted model to a .safetensors file (weights) with its hyper-parameters and
-        fitted attributes as JSON metadata; the write is atomic. Returns the path."""
+        fitted attributes as JSON metadata; the write is atomic. Returns the path.
+        ``metadata``: more JSON entries to store beside them (``backprop train`` adds its
+        preprocessing, training settings and scores); the estimator's own keys cannot be replaced."""
         check_is_fitted(self, "coefs_")
         params = self.get_params(deep=False)
         params["callbacks"] = None  # live objects: not part of a model file
@@ -667,9 +669,12 @@ class _BaseMLP(BaseEstimator):
         if hasattr(self, "feature_names_in_"):
             fitted["feature_names_in_"] = _jsonable(self.feature_names_in_)
         fitted.update(self._extra_state())
-        metadata = {"format": _FORMAT, "estimator": type(self).__name__,
-                    "params": {k: _jsonable(v) for k, v in params.items()}, "fitted": fitted}
-        return self._network().save(path, metadata=metadata)
+        own = {"format": _FORMAT, "estimator": type(self).__name__,
+               "params": {k: _jsonable(v) for k, v in params.items()}, "fitted": fitted}
+        clash = sorted(set(own) & set(metadata or {}))
+        if clash:
+            raise BackpropError(f"`metadata` must not set the estimator's own entries; got {', '.join(clash)}")
+        return self._network().save(path, metadata={**(metadata or {}), **own})
 
     def to_onnx(self, path, dtype=None):
         """Write the fitted model to ``path`` as an ONNX graph (atomic; needs ``pip install
@@ -688,9 +693,9 @@ class _BaseMLP(BaseEstimator):
         meta = network.metadata
         if meta.get("format") != _FORMAT and "task" in meta:
             raise BackpropError(
-                f"`{path}` was written by `backprop train`: its network takes the table's columns encoded and "
-                f"standardised, which {cls.__name__} does not do; use it with `backprop predict`, or in Python "
-                "with backprop.preprocessing.load_model"
+                f"`{path}` was written by `backprop train` before its files were estimator files: it holds no "
+                f"{cls.__name__} parameters; use it with `backprop predict`, or in Python with "
+                "backprop.preprocessing.load_model (a file of today's `backprop train` loads here)"
             )
         if meta.get("format") != _FORMAT or meta.get("estimator") != cls.__name__:
             raise BackpropError(

@@ -619,7 +619,10 @@ class Preprocessor:
             target_scaler = (Standardizer.from_dict(meta.get("target_scaler"), "target_scaler")
                              if task == "regress" else None)
             encoding = Encoding.from_dict(meta["preprocessing"]) if "preprocessing" in meta else None
-            return cls(task, list(features), target, scaler, encoder, target_scaler, encoding)
+            # a file of `backprop train` on the estimators: two classes on one logistic output
+            fitted = meta.get("fitted") if meta.get("format") == ESTIMATOR_FORMAT else None
+            binary = isinstance(fitted, dict) and fitted.get("y_type") == "binary"
+            return cls(task, list(features), target, scaler, encoder, target_scaler, encoding, binary=binary)
         except BackpropError as exc:
             raise BackpropError(f"{source}: {exc}") from None
 

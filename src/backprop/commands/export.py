@@ -23,10 +23,10 @@ def add_arguments(parser):
 def _model(path):
     """The object to export: an estimator for files its save wrote, else the network."""
     from ..network import Network
-    from ..preprocessing import ESTIMATOR_FORMAT
+    from ..preprocessing import is_estimator_file
 
-    network = Network.load(path)
-    kind = network.metadata.get("estimator") if network.metadata.get("format") == ESTIMATOR_FORMAT else None
+    network = Network.load(path)  # a `backprop train` file: the network with its preprocessing
+    kind = network.metadata.get("estimator") if is_estimator_file(network.metadata) else None
     if kind in ("MLPClassifier", "MLPRegressor"):
         from .. import estimators
 

@@ -1,28 +1,30 @@
 """`backprop train DATA.csv --target COLUMN --out MODEL`: train a network on a CSV or Parquet file.
 
-Text feature columns are one-hot encoded, missing cells filled (``--missing``: the median of a
-numeric column, the most frequent value of a text column) and numeric features standardised;
-all of it is learned on the training rows and stored in the model (see
-:class:`backprop.preprocessing.Encoding`);
-classification uses a softmax output with softmax cross-entropy (for two classes too), regression
-an identity output with mean squared error on the standardised target.
+Built on the estimators: the table's rows are split once (``--validation``), the feature
+columns encoded on the training rows (text columns one-hot, missing cells filled, numbers
+standardised: :class:`backprop.preprocessing.Encoding`), and an :class:`~backprop.MLPClassifier`
+or :class:`~backprop.MLPRegressor` with the same defaults as in Python (scikit-learn's) is fitted
+on them, the held-out rows passed as its ``X_val``/``y_val`` (scored every epoch; with
+``--early-stopping`` training stops on them). A regression target is standardised on the training
+rows (as scikit-learn's TransformedTargetRegressor would), so one ``--lr`` suits any units. The
+model file is the estimator's (``MLPClassifier.load`` reads it) with the preprocessing beside it.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ..callbacks import Callback
 from ._checkpointing import add_checkpoint_arguments, checkpoint_fit_kwargs
-from ._common import (add_data_options, column_list, fraction, hidden_sizes, image_shape, note,
+from ._common import (add_data_options, column_list, fraction, hidden_sizes, image_shape, non_negative_float, note,
                       positive_float, positive_int, read_table, refuse_overwrite, seed_type)
 
 NAME = "train"
 HELP = "train a network on a CSV file and save it as a model file"
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "identity")
-WEIGHT_INIT = {"relu": "he", "leaky_relu": "he"}  # the rest use Glorot
-DEFAULT_LR = {"sgd": 0.1, "adam": 0.01}
 
 
 def add_arguments(parser):
@@ -38,8 +40,8 @@ def add_arguments(parser):
                         help="feature columns (default: every column but the target)")
     parser.add_argument("--task", choices=("classify", "regress"), default=None,
                         help="default: classify for text labels or few integer values, else regress")
-    parser.add_argument("--hidden", type=hidden_sizes, default=[32], metavar="32,16",
-                        help="hidden layer sizes, comma-separated, or none (default 32)")
+    parser.add_argument("--hidden", type=hidden_sizes, default=[100], metavar="100,50",
+                        help="hidden layer sizes, comma-separated, or none (default 100, as the estimators)")
     parser.add_argument("--activation", choices=ACTIVATIONS, default="relu",
                         help="hidden-layer activation (default relu)")
     parser.add_argument("--input-shape", type=image_shape, default=None, metavar="C,H,W",
@@ -49,11 +51,24 @@ def add_arguments(parser):
                         help="convolutional layers before the --hidden ones: NxK[sS][pP] is a Conv2D of N "
                              "channels with a KxK kernel (stride S, padding P), maxP/avgP[sS] a pool "
                              "(see docs/cli.md)")
-    parser.add_argument("--epochs", type=positive_int, default=100, help="epochs (default 100)")
-    parser.add_argument("--lr", type=positive_float, default=None,
-                        help="learning rate (default 0.01 for adam, 0.1 for sgd)")
-    parser.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch size (default 32)")
-    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
+    parser.add_argument("--epochs", type=positive_int, default=200,
+                        help="most epochs (the estimators' max_iter; default 200)")
+    parser.add_argument("--lr", type=positive_float, default=0.001,
+                        help="learning rate (learning_rate_init; default 0.001)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="mini-batch size (default: min(200, training rows), as the estimators)")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                        help="the estimators' solver (default adam; sgd with momentum 0.9, Nesterov)")
+    parser.add_argument("--alpha", type=non_negative_float, default=0.0001,
+                        help="L2 penalty on the weights (default 0.0001)")
+    parser.add_argument("--tol", type=non_negative_float, default=0.0001,
+                        help="stop once the training loss (with --early-stopping: the validation score) has "
+                             "not improved by this for --n-iter-no-change epochs (default 0.0001)")
+    parser.add_argument("--n-iter-no-change", type=positive_int, default=10, metavar="N",
+                        help="epochs without improvement before stopping (default 10)")
+    parser.add_argument("--early-stopping", action="store_true",
+                        help="stop on the validation rows' score instead of the training loss, and keep "
+                             "the best epoch's weights (needs --validation above 0)")
     parser.add_argument("--validation", type=fraction, default=0.1, metavar="FRACTION",
                         help="fraction of rows held out for validation, 0 for none (default 0.1)")
     parser.add_argument("--seed", type=seed_type, default=0,
@@ -65,11 +80,21 @@ def add_arguments(parser):
     add_checkpoint_arguments(parser)
 
 
+class _Recorder(Callback):
+    """Keeps the fit's History (how it ended: interrupted, diverged, stopped early)."""
+
+    history = None
+
+    def on_train_begin(self, state):
+        self.history = state.history
+
+
 def run(args) -> int:
     from .. import __version__
     from ..tables import release_memory
 
     _check_outputs(args)
+    _check_settings(args)
     table = read_table(args)
     pre, X, y, train_rows, val_rows = prepare(table, args)
     del table  # the network inputs are all that training needs
@@ -80,49 +105,58 @@ def run(args) -> int:
     X, y = X[order], y[order]
     train_rows, val_rows = np.arange(len(train_rows)), np.arange(len(train_rows), len(order))
     n_train = len(train_rows)
-    Y = pre.network_targets(y)
+    fitted_y = y if pre.task == "classify" else pre.network_targets(y)[:, 0]
+    _check_conv(pre, args)
 
-    network = build_network(pre, args)
-    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
-    note(f"{network.title}: {len(train_rows)} training rows, {len(val_rows)} validation rows, "
-         f"{args.optimizer} lr={lr:g}, batch size {args.batch_size}, {args.epochs} epochs")
-    fit_kwargs = dict(
-        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=lr, seed=args.seed,
-        validation_data=(X[n_train:], Y[n_train:]) if len(val_rows) else None,
-        metrics=("accuracy",) if pre.task == "classify" and len(val_rows) else (),
-        **checkpoint_fit_kwargs(args, callbacks=build_callbacks(args)),
-    )
-    history = network.fit(X[:n_train], Y[:n_train], **fit_kwargs)
-    _check_converged(history, args, lr)
+    recorder = _Recorder()
+    fit_kwargs = checkpoint_fit_kwargs(args, callbacks=[recorder, *build_callbacks(args)])
+    est = build_estimator(pre, args, fit_kwargs["callbacks"])
+    batch = min(200, n_train) if args.batch_size is None else args.batch_size
+    note(f"{type(est).__name__} {'-'.join(map(str, [pre.n_inputs, *args.hidden, pre.n_outputs]))}"
+         f"{' (conv ' + args.conv + ')' if args.conv else ''}: {n_train} training rows, {len(val_rows)} "
+         f"validation rows, {args.optimizer} lr={args.lr:g}, batch size {batch}, at most {args.epochs} epochs")
+    validation = {"X_val": X[n_train:], "y_val": fitted_y[n_train:]} if len(val_rows) else {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            est.fit(X[:n_train], fitted_y[:n_train], resume_from=fit_kwargs["resume_from"], **validation)
+        except Exception as exc:
+            _explain_failure(exc, recorder.history, args)
+            raise
+    history = recorder.history
+    for warning in caught:
+        note(str(warning.message).split(" (the model has")[0])
     if history.interrupted:
-        note(f"interrupted after {len(history)} of {args.epochs} epochs; saving the model as it is now")
+        note(f"interrupted after {est.n_iter_} of {args.epochs} epochs; saving the model as it is now")
 
-    metrics = _final_metrics(network, pre, X, Y, y, train_rows, val_rows)
+    network = est._network()
+    metrics = _final_metrics(network, pre, X, pre.network_targets(y), y, train_rows, val_rows)
+    curves = _curves(est, pre)
     metadata = pre.to_metadata()
     metadata.update(
         training={
             "data": Path(args.data).name, "missing": args.missing, "hidden": args.hidden, "activation": args.activation,
             "conv": args.conv, "input_shape": args.input_shape,
             "output_activation": network.layers[-1].activation.name, "loss": network.loss_fn.name,
-            "optimizer": args.optimizer, "lr": lr, "batch_size": args.batch_size, "epochs": args.epochs,
-            "epochs_run": len(history), "validation": args.validation, "seed": args.seed,
-            "n_train": len(train_rows), "n_validation": len(val_rows),
+            "optimizer": args.optimizer, "lr": args.lr, "batch_size": batch, "epochs": args.epochs,
+            "epochs_run": est.n_iter_, "validation": args.validation, "early_stopping": args.early_stopping,
+            "seed": args.seed, "n_train": len(train_rows), "n_validation": len(val_rows),
             "interrupted": history.interrupted, "stop_reason": history.stop_reason,
         },
         metrics=metrics,
-        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        history=curves,
         backprop_version=__version__,
     )
-    network.save(args.out, metadata)
-    if args.plot and not len(history):
+    est.save(args.out, metadata=metadata)
+    if args.plot and not est.n_iter_:
         note(f"no epoch finished, so no loss curve was drawn to {args.plot}")
     elif args.plot:
         from ..plots import plot_loss_curve
 
-        plot_loss_curve(history.history, args.plot, title=f"{network.title} on {Path(args.data).name}",
+        plot_loss_curve(curves, args.plot, title=f"{network.title} on {Path(args.data).name}",
                         loss_name=f"loss ({network.loss_fn.name})")
         note(f"loss curve written to {args.plot}")
-    _print_summary(args, network, pre, history, metrics)
+    _print_summary(args, est, network, pre, history, metrics)
     return 0
 
 
@@ -133,51 +167,69 @@ def build_callbacks(args) -> list:
     return [] if args.quiet else [ProgressBar(desc="train")]
 
 
-def _check_converged(history, args, lr) -> None:
-    """Divergence (the engine's guard stopped training) leaves no model worth saving: say why
-    (the guard names the likely cause) and keep any old file as it was."""
+def build_estimator(pre, args, callbacks=None):
+    """The MLPClassifier or MLPRegressor the options describe (every other parameter is the
+    estimators' default)."""
+    from ..estimators import MLPClassifier, MLPRegressor
+
+    cls = MLPClassifier if pre.task == "classify" else MLPRegressor
+    return cls(hidden_layer_sizes=tuple(args.hidden), activation=args.activation, solver=args.optimizer,
+               alpha=args.alpha, batch_size="auto" if args.batch_size is None else args.batch_size,
+               learning_rate_init=args.lr, max_iter=args.epochs, random_state=args.seed, tol=args.tol,
+               n_iter_no_change=args.n_iter_no_change, early_stopping=args.early_stopping,
+               validation_fraction=args.validation if args.validation > 0 else 0.1,
+               conv=args.conv, input_shape=None if args.input_shape is None else tuple(args.input_shape),
+               callbacks=callbacks)
+
+
+def _check_settings(args) -> None:
     from .._validation import BackpropError
 
-    if history.diverged:
-        raise BackpropError(f"{history.divergence}; nothing was saved; try a smaller `--lr` (it was {lr:g})")
-
-
-def build_network(pre, args):
-    from ..network import Network
-
-    classify = pre.task == "classify"
-    if getattr(args, "conv", None) or getattr(args, "input_shape", None):
-        return _build_conv_network(pre, args, classify)
-    return Network.from_sizes(
-        [pre.n_inputs, *args.hidden, pre.n_outputs],
-        activation=args.activation,
-        output_activation="softmax" if classify else "identity",
-        weight_init=WEIGHT_INIT.get(args.activation, "glorot"),
-        loss="softmax_cross_entropy" if classify else "mse",
-        seed=args.seed,
-    )
-
-
-def _build_conv_network(pre, args, classify: bool):
-    """A convolutional network for pixel columns: --input-shape C,H,W and --conv."""
-    from .._validation import BackpropError
-    from ..layers.spec import conv_network
-
-    if not args.conv or not args.input_shape:
+    if args.early_stopping and not args.validation > 0:
+        raise BackpropError("`--early-stopping` stops on the validation rows: it needs `--validation` above 0; "
+                            f"got --validation {args.validation:g}")
+    if bool(args.conv) != bool(args.input_shape):
         raise BackpropError("`--conv` and `--input-shape` go together: give both to train a convolutional "
                             f"network; got --conv {args.conv!r} and --input-shape {args.input_shape!r}")
+
+
+def _check_conv(pre, args) -> None:
+    """A convolutional network's pixels: --input-shape C,H,W must match the feature columns."""
+    from .._validation import BackpropError
+
+    if args.input_shape is None:
+        return
     C, H, W = args.input_shape
     if C * H * W != pre.n_inputs:
         raise BackpropError(f"`--input-shape` {C},{H},{W} needs {C * H * W} feature columns (the pixels in "
                             f"C-H-W order); got {pre.n_inputs}")
-    return conv_network((C, H, W), args.conv, args.hidden, pre.n_outputs, activation=args.activation,
-                        output_activation="softmax" if classify else "identity",
-                        loss="softmax_cross_entropy" if classify else "mse", seed=args.seed)
+
+
+def _explain_failure(exc, history, args) -> None:
+    """Divergence (the engine's guard stopped training) leaves no model worth saving: say why
+    (the guard names the likely cause) and keep any old file as it was."""
+    from .._validation import BackpropError
+
+    if history is not None and history.diverged:
+        raise BackpropError(f"{history.divergence}; nothing was saved; try a smaller `--lr` "
+                            f"(it was {args.lr:g})") from None
+
+
+def _curves(est, pre) -> dict:
+    """The per-epoch curves the estimator recorded: training loss (with the L2 penalty), and on
+    the validation rows the loss and the score (accuracy, or R2)."""
+    curves = {"loss": [float(v) for v in est.loss_curve_]}
+    if est.validation_scores_ is not None:
+        curves["val_loss"] = [float(v) for v in est.validation_loss_curve_]
+        name = "val_accuracy" if pre.task == "classify" else "val_r2"
+        curves[name] = [float(v) for v in est.validation_scores_]
+    return curves
 
 
 def split_rows(labels, n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(training rows, validation rows): ``fraction`` of the n rows held out at random under
-    ``seed``, stratified by ``labels`` when every class has at least two rows."""
+    ``seed``, stratified by ``labels`` when every class has at least two rows (else a class of a
+    single row is never held out)."""
     n_val = int(round(fraction * n))
     if fraction > 0 and n >= 2:
         n_val = min(max(n_val, 1), n - 1)
@@ -196,6 +248,13 @@ def split_rows(labels, n: int, fraction: float, seed: int) -> tuple[np.ndarray, 
                                           random_state=int(rng.integers(2**31)))
             return np.sort(train), np.sort(val)
     order = rng.permutation(n)
+    if labels is not None:  # a class of one row stays in training: the model must know every class
+        single = np.bincount(labels)[labels] == 1
+        order = np.concatenate([order[~single[order]], order[single[order]]])
+        n_val = min(n_val, int(np.count_nonzero(~single)))
+        if n_val == 0:
+            return rows, rows[:0]
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
@@ -326,7 +385,7 @@ def prepare(table, args):
     encoding, scaler = Encoding.fit(table, features, train_rows, text=text)
     pre = Preprocessor(task, features, args.target, scaler, encoder=encoder,
                        target_scaler=Standardizer.fit(y[train_rows], [args.target]) if task == "regress" else None,
-                       encoding=encoding)
+                       encoding=encoding, binary=task == "classify" and len(encoder) == 2)
     notes: list[str] = []
     X = pre.transform(table, notes)
     for message in notes:
@@ -392,11 +451,12 @@ def _final_metrics(network, pre, X, Y, y, train_rows, val_rows) -> dict:
     return metrics
 
 
-def _print_summary(args, network, pre, history, metrics) -> None:
+def _print_summary(args, est, network, pre, history, metrics) -> None:
     what = "classes " + ", ".join(map(str, pre.encoder.classes)) if pre.task == "classify" else "regression"
     print(f"model: {args.out}")
     print(f"network: {network.title} ({network.n_params()} parameters), {what}")
-    state = "interrupted" if history.interrupted else "done"
-    print(f"epochs: {len(history)} of {args.epochs} ({state})")
+    state = "interrupted" if history.interrupted else (
+        "stopped: " + history.stop_reason if history.stop_reason else "done")
+    print(f"epochs: {est.n_iter_} of {args.epochs} ({state})")
     for key, value in metrics.items():
         print(f"{key}: {value:.6g}")

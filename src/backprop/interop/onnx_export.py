@@ -249,8 +249,13 @@ def _estimator_head(g: Graph, est, out: str, dtype) -> None:
         g.add_output("probabilities", p, dtype, ["N", n_out])
         return
     classes = list(est.classes_) * (2 if len(est.classes_) == 1 else 1)  # one class: always it
-    label_output(g, np.asarray(classes, dtype=est.classes_.dtype),
-                 g.op("Squeeze", above, g.const("axis_1", [1], np.int64)))
+    binary_outputs(g, np.asarray(classes, dtype=est.classes_.dtype), above, p, dtype)
+
+
+def binary_outputs(g: Graph, classes, above: str, p: str, dtype) -> None:
+    """Two classes on one logistic output: ``label`` = classes[above] for the (N, 1) int64
+    ``above`` (output > 0.5) and ``probabilities`` = [1 - p, p]."""
+    label_output(g, classes, g.op("Squeeze", above, g.const("axis_1", [1], np.int64)))
     g.add_output("probabilities", g.op("Concat", g.op("Sub", g.const("one", 1.0), p), p, axis=1), dtype, ["N", 2])
 
 

@@ -89,7 +89,7 @@ def _column_features(g, pre, encoding) -> str:
 
 def preprocessed_graph(network, meta: dict):
     """The checked ONNX model of a ``backprop train`` model: raw features in, labels or values out."""
-    from .onnx_export import Graph, _as_images, label_output, network_nodes
+    from .onnx_export import Graph, _as_images, binary_outputs, label_output, network_nodes
 
     pre, encoding = _preprocessor(network, meta)
     g = Graph(network.dtype)
@@ -99,7 +99,11 @@ def preprocessed_graph(network, meta: dict):
     out = network_nodes(g, network, _as_images(g, network, x))
     props = {"source": "backprop train", "task": pre.task, "features": list(pre.features),
              "target": pre.target or ""}
-    if pre.task == "classify":
+    if pre.task == "classify" and pre.binary:  # two classes on one logistic output: class 1 above 0.5
+        above = g.op("Cast", g.op("Greater", out, g.const("half", 0.5)), to=g.onnx.TensorProto.INT64)
+        binary_outputs(g, pre.encoder.classes, above, out, network.dtype)
+        props["classes"] = list(pre.encoder.classes)
+    elif pre.task == "classify":
         label_output(g, pre.encoder.classes, g.op("ArgMax", out, axis=1, keepdims=0))
         g.add_output("probabilities", out, network.dtype, ["N", pre.n_outputs])
         props["classes"] = list(pre.encoder.classes)

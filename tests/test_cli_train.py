@@ -486,3 +486,59 @@ def test_checkpoint_and_resume_flags_are_bitwise(tmp_path, capsys):
         np.testing.assert_array_equal(p, q)
     code, _, err = run_cli(capsys, "train", *common, "--resume", tmp_path / "empty", "--out", resumed)
     assert code == 1 and "`--resume` must name a folder holding checkpoints" in err
+
+
+@pytest.mark.parametrize("task, extra", [
+    ("classify", ["--early-stopping", "--alpha", "0.01", "--n-iter-no-change", "3", "--tol", "0.001", "--lr", "0.05"]),
+    ("regress", ["--optimizer", "sgd", "--lr", "0.01", "--batch-size", "16", "--tol", "0.001"]),
+])
+def test_train_is_the_estimator_fitted_in_python(tmp_path, capsys, task, extra):
+    # One engine: the CLI's weights are bitwise those of MLPClassifier/MLPRegressor fitted in
+    # Python with the same parameters on the same split, encoded by the file's own preprocessor.
+    from backprop import MLPClassifier, MLPRegressor
+    from backprop.preprocessing import load_model
+    from backprop.tables import read_table
+
+    data, model = tmp_path / "d.csv", tmp_path / "m.safetensors"
+    if task == "classify":
+        blobs_csv(data, n=120)
+        target = "kind"
+    else:
+        linear_csv(data, n=120)
+        target = "t"
+    code, _, err = run_cli(capsys, "train", data, "--target", target, "--hidden", "6", "--epochs", "40",
+                           "--seed", "3", "--quiet", *extra, "--out", model)
+    assert code == 0, err
+    network, pre = load_model(model)
+    table = read_table(str(data))
+    X, y = pre.transform(table), pre.targets(table)
+    rows, val = train_command.split_rows(y if task == "classify" else None, len(y), 0.1, 3)
+    if task == "regress":
+        y = (y - pre.target_scaler.mean[0]) / pre.target_scaler.scale[0]
+    opts = dict(zip(extra[::2], extra[1::2])) if task == "regress" else {}
+    if task == "classify":
+        est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=40, random_state=3, early_stopping=True, alpha=0.01,
+                            n_iter_no_change=3, tol=0.001, learning_rate_init=0.05)
+    else:
+        est = MLPRegressor(hidden_layer_sizes=(6,), max_iter=40, random_state=3, solver=opts["--optimizer"],
+                           learning_rate_init=0.01, batch_size=16, tol=0.001)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X[rows], y[rows], X_val=X[val], y_val=y[val])
+    for ours, theirs in zip(network.get_weights(), [w for pair in zip(est.coefs_, est.intercepts_) for w in pair]):
+        np.testing.assert_array_equal(ours, theirs)
+    meta = network.metadata
+    assert meta["training"]["epochs_run"] == est.n_iter_ and meta["history"]["loss"] == est.loss_curve_
+    if task == "classify":
+        assert est.n_iter_ < 40 and meta["metrics"]["val_accuracy"] == est.best_validation_score_
+
+
+def test_early_stopping_needs_validation_rows(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    blobs_csv(data, n=30)
+    code, _, err = run_cli(capsys, "train", data, "--target", "kind", "--early-stopping", "--validation", "0",
+                           "--out", tmp_path / "m.safetensors")
+    assert code == 1 and "`--early-stopping`" in one_line_error(err) and "--validation 0" in err
+    assert not (tmp_path / "m.safetensors").exists()

@@ -159,6 +159,7 @@ def test_metadata_schema_and_info(trained, capsys):
     assert code == 0
     assert "network: Network 3-8-3 (relu, softmax output)" in out
     assert "parameters: 59 (float64)" in out and "classes (3): east, north, west" in out
+    assert "estimator: MLPClassifier (`backprop train` fitted it; MLPClassifier.load reads this file" in out
     code, out, _ = run_cli(capsys, "info", model, "--json")
     assert json.loads(out)["metadata"] == meta
 

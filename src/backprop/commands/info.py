@@ -61,6 +61,9 @@ def run(args) -> int:
                 print(f"  {key}: {shown}")
     if "backprop_version" in meta:
         print(f"written by: backprop {meta['backprop_version']}")
+    if "task" in meta and meta.get("estimator") in ("MLPClassifier", "MLPRegressor"):
+        print(f"estimator: {meta['estimator']} (`backprop train` fitted it; {meta['estimator']}.load reads this file; "
+              "--json shows its params and fitted attributes)")
     if is_estimator_file(meta):
         _print_estimator(args.model, meta)
     known = {"task", "target", "features", "classes", "training", "metrics", "backprop_version",

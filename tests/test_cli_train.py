@@ -543,3 +543,22 @@ def test_early_stopping_needs_validation_rows(tmp_path, capsys):
                            "--out", tmp_path / "m.safetensors")
     assert code == 1 and "`--early-stopping`" in one_line_error(err) and "--validation 0" in err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_a_class_of_one_row_stays_in_training(tmp_path, capsys):
+    # The estimator must see every class: a label held by a single row is never held out, so the
+    # model's classes are all the file's (with 30% held out, a random split would often take it).
+    data = tmp_path / "d.csv"
+    blobs_csv(data, n=40)
+    lines = data.read_text().splitlines()
+    data.write_text("\n".join([*lines, "9.0,9.0,9.0,rare"]) + "\n")
+    for seed in range(5):
+        model = tmp_path / f"m{seed}.safetensors"
+        code, _, err = run_cli(capsys, "train", data, "--target", "kind", "--epochs", "2", "--validation", "0.3",
+                               "--seed", str(seed), "--quiet", "--out", model)
+        assert code == 0, err
+        assert Network.load(model).metadata["classes"] == sorted([*CLASSES, "rare"])
+    labels = np.array([0] * 20 + [1] * 20 + [2])
+    for seed in range(20):
+        train, val = train_command.split_rows(labels, 41, 0.3, seed)
+        assert 40 in train and len(val) == 12

@@ -120,12 +120,13 @@ def run(args) -> int:
         warnings.simplefilter("always")
         try:
             est.fit(X[:n_train], fitted_y[:n_train], resume_from=fit_kwargs["resume_from"], **validation)
-        except Exception as exc:
-            _explain_failure(exc, recorder.history, args)
+        except Exception:
+            _explain_failure(recorder.history, args)
             raise
     history = recorder.history
-    for warning in caught:
-        note(str(warning.message).split(" (the model has")[0])
+    for warning in caught:  # the estimator's ConvergenceWarning and the like, as notes
+        if not (history.interrupted and "interrupted" in str(warning.message)):  # said below
+            note(str(warning.message))
     if history.interrupted:
         note(f"interrupted after {est.n_iter_} of {args.epochs} epochs; saving the model as it is now")
 
@@ -205,7 +206,7 @@ def _check_conv(pre, args) -> None:
                             f"C-H-W order); got {pre.n_inputs}")
 
 
-def _explain_failure(exc, history, args) -> None:
+def _explain_failure(history, args) -> None:
     """Divergence (the engine's guard stopped training) leaves no model worth saving: say why
     (the guard names the likely cause) and keep any old file as it was."""
     from .._validation import BackpropError

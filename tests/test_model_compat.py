@@ -74,3 +74,33 @@ def test_legacy_estimator_file_loads_and_predicts():
     assert list(clf.classes_) == ["no", "yes"]
     p = _forward(tensors, X, "sigmoid")[:, 0]
     np.testing.assert_array_equal(clf.predict(X), np.where(p > 0.5, "yes", "no"))
+
+
+def test_legacy_cli_models_load_as_estimators():
+    """`MLPClassifier.load` / `MLPRegressor.load` read the old `backprop train` files too (one schema
+    for every reader): on the standardised columns they give the numpy pass over the raw tensors."""
+    from backprop import MLPRegressor
+
+    for name, cls in (("legacy_classify", MLPClassifier), ("legacy_regress", MLPRegressor)):
+        model = FIXTURES / f"{name}.safetensors"
+        tensors, meta = _raw(model)
+        info = meta["metadata"] if "metadata" in meta else meta
+        header, rows = _table(FIXTURES / f"{name}.csv")
+        cols = [header.index(c) for c in info["features"]]
+        X = np.array([[float(r[j]) for j in cols] for r in rows])
+        X = (X - np.array(info["scaler"]["mean"])) / np.array(info["scaler"]["scale"])
+        est = cls.load(model)
+        assert est.n_features_in_ == len(cols) and est.n_iter_ == info["training"]["epochs_run"]
+        if cls is MLPClassifier:
+            p = _forward(tensors, X, "softmax")
+            np.testing.assert_allclose(est.predict_proba(X), p, rtol=0, atol=1e-14)
+            np.testing.assert_array_equal(est.predict(X), p.argmax(axis=1))
+            assert list(est.classes_) == list(range(len(info["classes"])))
+        else:
+            np.testing.assert_allclose(est.predict(X), _forward(tensors, X, "identity")[:, 0], rtol=1e-12)
+    try:
+        MLPRegressor.load(FIXTURES / "legacy_classify.safetensors")
+    except Exception as exc:
+        assert "task 'classify'; load it with MLPClassifier.load" in str(exc)
+    else:
+        raise AssertionError("a classifier file loaded as a regressor")

@@ -152,9 +152,9 @@ def test_legacy_estimator_file_through_the_command_line(capsys):
     np.testing.assert_allclose([float(r[2]) for r in rows], p, rtol=1e-12)
 
 
-def test_estimator_load_names_a_train_file():
-    with pytest.raises(Exception, match="was written by `backprop train`"):
-        MLPClassifier.load(FIXTURES / "legacy_classify.safetensors")
+def test_estimator_load_names_the_class_a_train_file_needs():
+    with pytest.raises(Exception, match="task 'regress'; load it with MLPRegressor.load"):
+        MLPClassifier.load(FIXTURES / "legacy_regress.safetensors")
 
 
 def test_plot_boundary_on_an_estimator_file(tmp_path, capsys):

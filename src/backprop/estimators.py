@@ -692,11 +692,7 @@ class _BaseMLP(BaseEstimator):
         network = Network.load(path)
         meta = network.metadata
         if meta.get("format") != _FORMAT and "task" in meta:
-            raise BackpropError(
-                f"`{path}` was written by `backprop train` before its files were estimator files: it holds no "
-                f"{cls.__name__} parameters; use it with `backprop predict`, or in Python with "
-                "backprop.preprocessing.load_model (a file of today's `backprop train` loads here)"
-            )
+            return cls._from_train_file(path, network, meta)
         if meta.get("format") != _FORMAT or meta.get("estimator") != cls.__name__:
             raise BackpropError(
                 f"`{path}` holds {meta.get('estimator') or 'no estimator'!s} model; "
@@ -728,6 +724,51 @@ class _BaseMLP(BaseEstimator):
 
     def _restore_extra_state(self, fitted: dict) -> None:
         pass
+
+    _TASK = ""  # the `task` of a `backprop train` file this class reads
+
+    @classmethod
+    def _from_train_file(cls, path, network, meta):
+        """The estimator of a file written by `backprop train` before it fitted estimators (a
+        Network with `task` and `training` metadata, no `params`): its parameters from the
+        training settings, its weights the network's, its classes the class indices (the file's
+        `classes` name them), for predicting on the encoded, standardised columns
+        (``backprop.preprocessing.load_model`` gives the preprocessor)."""
+        from .layers import Conv2D
+
+        if meta.get("task") != cls._TASK:
+            other = "MLPClassifier" if cls._TASK == "regress" else "MLPRegressor"
+            raise BackpropError(f"`{path}` holds a `backprop train` model with task {meta.get('task')!r}; "
+                                f"load it with {other}.load")
+        training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+        dense = [layer for layer in network.layers if isinstance(layer, Dense)]
+        conv = [layer for layer in network.layers if isinstance(layer, Conv2D)]
+        hidden = dense[0].activation.name if len(dense) > 1 else training.get("activation", "relu")
+        est = cls(hidden_layer_sizes=tuple(layer.n_outputs for layer in dense[:-1]), activation=hidden,
+                  solver=training.get("optimizer", "adam"), learning_rate_init=training.get("lr", 0.001),
+                  batch_size=training.get("batch_size", "auto"), max_iter=training.get("epochs", 200),
+                  random_state=training.get("seed"), conv=training.get("conv") if conv else None,
+                  input_shape=tuple(network.input_shape) if conv else None)
+        est.coefs_ = [layer.params["W"] for layer in dense]
+        est.intercepts_ = [layer.params["b"] for layer in dense]
+        if conv:
+            est.conv_coefs_ = [layer.params["W"] for layer in conv]
+            est.conv_intercepts_ = [layer.params["b"] for layer in conv]
+        history = meta.get("history") if isinstance(meta.get("history"), dict) else {}
+        est.n_features_in_ = network.n_inputs
+        est.n_outputs_ = network.n_outputs
+        est.n_iter_ = int(training.get("epochs_run", 0))
+        est.t_ = est.n_iter_ * int(training.get("n_train", 0))
+        est.loss_curve_ = [float(v) for v in history.get("loss", [])]
+        est.loss_ = est.loss_curve_[-1] if est.loss_curve_ else None
+        est.best_loss_ = min(est.loss_curve_) if est.loss_curve_ else None
+        est.validation_loss_curve_ = [float(v) for v in history["val_loss"]] if history.get("val_loss") else None
+        est.validation_scores_ = est.best_validation_score_ = None
+        est._train_file_state(network)
+        return est
+
+    def _train_file_state(self, network) -> None:
+        raise NotImplementedError
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1000,6 +1041,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         else:
             self._label_binarizer.fit(self.classes_)
 
+    _TASK = "classify"
+
+    def _train_file_state(self, network) -> None:
+        # the old `backprop train` put every class, two as well, on a softmax output: argmax decodes it
+        self.out_activation_ = "softmax"
+        self._y_type = "multiclass"
+        self.classes_ = np.arange(network.n_outputs)
+        self._label_binarizer = LabelBinarizer().fit(self.classes_)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
@@ -1115,6 +1165,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _validation_targets(self, y_val):
         y_val = np.asarray(y_val, dtype=np.float64)
         return y_val.reshape(-1, 1) if y_val.ndim == 1 else y_val
+
+    _TASK = "regress"
+
+    def _train_file_state(self, network) -> None:
+        self.out_activation_ = "identity"  # the old `backprop train` regressed on the standardised target
 
     def _stratify(self) -> bool:
         return False

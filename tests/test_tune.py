@@ -137,21 +137,28 @@ def test_local_search_equals_a_plain_loop_and_saves_the_best(tmp_path, capsys):
                                                     "lr": settings[0]["learning_rate_init"], "epochs": 8}
 
 
-def test_binary_and_regression_models_equal_their_pipelines():
-    """to_model: a two-class MLP's logistic output as a two-way softmax, and a regressor with its
-    standardised target, give the pipeline's probabilities and predictions."""
+def test_binary_and_regression_models_equal_their_pipelines(tmp_path):
+    """to_model, saved and read back as every reader does (load_model): a two-class MLP's one
+    logistic output, and a regressor with its standardised target, give the pipeline's
+    probabilities and predictions."""
+    from backprop.preprocessing import LabelEncoder, load_model
+
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 3)) * [1, 10, 100] + 5
     y_class = (X[:, 0] + X[:, 1] / 10 > 5.5).astype(int)
     pipe = tune.refit(X, y_class, "classify", {"hidden_layer_sizes": (5,), "max_iter": 20})
-    from backprop.preprocessing import LabelEncoder
-
-    network, pre = tune.to_model(pipe, "classify", ["a", "b", "c"], "t", LabelEncoder([0, 1]))
-    np.testing.assert_allclose(network.predict(pre.scaler.transform(X)), pipe.predict_proba(X), atol=1e-12)
+    est, pre = tune.to_model(pipe, "classify", ["a", "b", "c"], "t", LabelEncoder([0, 1]))
+    est.save(tmp_path / "c.safetensors", metadata=pre.to_metadata())
+    network, pre = load_model(tmp_path / "c.safetensors")
+    assert network.n_outputs == 1 and pre.binary
+    np.testing.assert_allclose(pre.probabilities(network.predict(pre.scaler.transform(X))), pipe.predict_proba(X),
+                               atol=1e-12)
 
     y_reg = X @ [1.0, 0.2, 0.01] + 50
     pipe = tune.refit(X, y_reg, "regress", {"hidden_layer_sizes": (5,), "max_iter": 20})
-    network, pre = tune.to_model(pipe, "regress", ["a", "b", "c"], "t")
+    est, pre = tune.to_model(pipe, "regress", ["a", "b", "c"], "t")
+    est.save(tmp_path / "r.safetensors", metadata=pre.to_metadata())
+    network, pre = load_model(tmp_path / "r.safetensors")
     np.testing.assert_allclose(pre.decode(network.predict(pre.scaler.transform(X))), pipe.predict(X),
                                rtol=1e-12)
 

@@ -110,19 +110,20 @@ class IncrementalModel:
         return out if self.classes is not None else out * self.y_scale + self.y_mean
 
     def save(self, path) -> None:
-        """A model file like ``backprop train``'s (predict, evaluate and info read it)."""
+        """A model file of ``backprop train``'s schema: the estimator's file with the
+        standardisation beside it (predict, evaluate, info and ``load`` read it)."""
         from .preprocessing import LabelEncoder, Standardizer
         from .tune import model_from_parts
 
         classify = self.classes is not None
-        network, pre = model_from_parts(
+        estimator, pre = model_from_parts(
             self.estimator, "classify" if classify else "regress", self.features, self.target,
             Standardizer(self.mean, self.scale),
             encoder=LabelEncoder(self.classes.tolist()) if classify else None,
             target_scaler=None if classify else Standardizer([self.y_mean], [self.y_scale]))
         meta = pre.to_metadata()
         meta["training"] = {"out_of_core": True, "rows": self.n_rows, "estimator": type(self.estimator).__name__}
-        network.save(path, meta)
+        estimator.save(path, metadata=meta)
 
 
 def fit_parquet(source, target: str, estimator, *, features=None, epochs: int = 1, seed: int = 0,

@@ -505,10 +505,10 @@ def refit(X, y, task: str, setting: dict, seed: int = 0):
 
 # -- the model file -----------------------------------------------------------------------------
 def to_model(pipe, task: str, features: list[str], target: str, encoder=None):
-    """(Network, Preprocessor) equal to the fitted ``pipe`` from :func:`refit`: the scaler's mean
-    and scale, the target's for regression, and the MLP's layers. A two-class MLP's one logistic
-    output z becomes a softmax over (0, z): softmax(0, z)[1] = sigmoid(z), so the probabilities
-    are the same and the file reads like any ``backprop train`` model."""
+    """(estimator, Preprocessor) of the fitted ``pipe`` from :func:`refit`: its MLP, and the
+    scaler's mean and scale (the target's too, for regression). ``estimator.save(path,
+    metadata=preprocessor.to_metadata())`` writes a file of the same schema as ``backprop
+    train``'s: a two-class MLP keeps its one logistic output."""
     from .preprocessing import Standardizer
 
     if task == "classify":
@@ -521,22 +521,13 @@ def to_model(pipe, task: str, features: list[str], target: str, encoder=None):
 
 
 def model_from_parts(mlp, task: str, features, target, scaler, encoder=None, target_scaler=None):
-    """(Network, Preprocessor) from a fitted MLP estimator and its Standardizers (see to_model)."""
-    from .layers import Dense
-    from .network import Network
+    """(estimator, Preprocessor) from a fitted MLP estimator and its Standardizers (see to_model);
+    the preprocessor's classes must be in the order of the estimator's ``classes_``."""
     from .preprocessing import Preprocessor
 
-    layers = list(mlp._network().layers)
-    if task == "classify" and mlp.out_activation_ == "logistic":
-        last = layers[-1]
-        W, b = last.params["W"], last.params["b"]
-        two = Dense(W.shape[0], 2, activation="softmax", weight_init="zeros", dtype=W.dtype)
-        two.params["W"] = np.ascontiguousarray(np.hstack([np.zeros_like(W), W]))
-        two.params["b"] = np.concatenate([np.zeros_like(b), b])
-        layers[-1] = two
-    network = Network(layers, loss="softmax_cross_entropy" if task == "classify" else "mse")
-    pre = Preprocessor(task, list(features), target, scaler, encoder=encoder, target_scaler=target_scaler)
-    return network, pre
+    binary = task == "classify" and mlp.out_activation_ == "logistic"
+    return mlp, Preprocessor(task, list(features), target, scaler, encoder=encoder, target_scaler=target_scaler,
+                             binary=binary)
 
 
 def settings_json(setting: dict) -> dict:

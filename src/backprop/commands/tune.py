@@ -117,7 +117,7 @@ def run(args) -> int:
         raise BackpropError("every setting failed to train; nothing was saved; try smaller `lr` values")
     note(f"refitting the best setting ({_shown(best['setting'])}) on all {table.n_rows} rows")
     pipe = tune.refit(X, y, task, best["setting"], args.seed)
-    network, pre = tune.to_model(pipe, task, features, args.target, encoder)
+    est, pre = tune.to_model(pipe, task, features, args.target, encoder)
     metadata = pre.to_metadata()
     metadata.update(
         training={"data": Path(args.data).name, "tuned": True, "search": args.search, "cv": args.cv,
@@ -126,9 +126,9 @@ def run(args) -> int:
         metrics={f"cv_{metric}_mean": best["mean_score"], f"cv_{metric}_std": best["std_score"]},
         backprop_version=__version__,
     )
-    network.save(args.out, metadata)
+    est.save(args.out, metadata=metadata)
     print(f"best: {_shown(best['setting'])} ({metric} {best['mean_score']:.4f} +- {best['std_score']:.4f})")
-    print(f"model: {args.out} ({network.title}, refitted on all {table.n_rows} rows)")
+    print(f"model: {args.out} ({est._network().title}, refitted on all {table.n_rows} rows)")
     return 0
 
 

@@ -34,9 +34,9 @@ not apply.
 
 Compiled kernels are cached on disk (numba ``cache=True``), next to this file or, when that is
 read-only, in numba's per-user cache directory; when neither can be written, in a temporary
-directory (set ``NUMBA_CACHE_DIR`` to choose). The two epoch kernels are also saved as machine
-code of their own (``native.py``), which a later process loads without setting up numba's
-compiler (0.3 s of the start otherwise). The first compilation takes a while: it is
+directory (set ``NUMBA_CACHE_DIR`` to choose). The epoch kernels (dense and conv) and the conv
+forward pass are also saved as machine code of their own (``native.py``), which a later process
+loads without setting up numba's compiler (0.3-0.5 s of the start otherwise). The first compilation takes a while: it is
 announced once per process on the ``backprop.fast`` logger at INFO level ("compiling kernels
 (first run only)..."); the core never prints, the command line shows it.
 """

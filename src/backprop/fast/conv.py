@@ -38,7 +38,10 @@ between epochs the layers and the optimizer hold the current values in their pub
 Each layer of the network is one row of the int64 ``plan`` (columns ``P_*``): its kind, activation
 code, bias mode, shapes, and the offsets of its blocks in the flat buffers. Every kernel is
 cached on disk (numba ``cache=True``); the first compilation announces itself on the
-``backprop.fast`` logger like the dense kernels.
+``backprop.fast`` logger like the dense kernels. ``train_conv_epoch`` and ``forward_conv`` are
+also saved as machine code of their own (``native.py``), which ``ConvRunner`` and ``predict``
+call where it loads (a later process then skips numba's 0.4-0.5 s compiler set-up), and their
+numba dispatchers otherwise; ``train_conv_epoch_halves`` always runs through its dispatcher.
 """
 
 from __future__ import annotations

@@ -76,6 +76,7 @@ def _ratio_line(ok: bool, text: str, per_round) -> str:
 
 def cnn_section(quick: bool = False) -> str:
     """W4 and W5 (issue 21): the tables and each target met or not, as one markdown section."""
+    import startup
     import w4_digits_cnn as w4
     import w5_mnist_cnn as w5
 
@@ -116,6 +117,15 @@ def cnn_section(quick: bool = False) -> str:
         r = p5[ppeer] / p5[w5.PREDICT_OURS]
         targets.append(_ratio_line(r >= 1.0, f"W5 predict {r:.2f}x faster than {ppeer} (target >= 1x)", None))
     rss = w5.peak_rss()
+    steps_a, count_a, steps_b, count_b = w5.allocations()
+    targets.append(_ratio_line(count_a == count_b, (
+        f"W5 allocations: numba's count (NRT statistics) is {count_a} over a fit of {steps_a} steps and "
+        f"{count_b} over one of {steps_b} steps, so none is per step (target: no per-step allocation); "
+        f"peak RSS {rss:.0f} MiB"), None))
+    start = startup.measure(runs=1 if quick else 3, demo="cnn")
+    targets.append(_ratio_line(start["warm"] <= startup.TARGETS["cnn"], (
+        f"start-up of `backprop demo cnn --no-dense` (`bench/startup.py --cnn`): "
+        f"{startup.summary(start, 'cnn')}"), None))
     lines += [f"### {w5.TITLE}", "", f"Training: {w5.TRAIN_ROWS} of the 60,000 samples per timed call (a full "
               "epoch is too slow to repeat on 2 shared cores), times scaled to 60,000.", "",
               table(rows5, w5.OURS), "", "Predict, all 60,000 images:", "", table(prows, w5.PREDICT_OURS), "",

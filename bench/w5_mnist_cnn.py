@@ -12,6 +12,7 @@ makes the data and trains ``TRAIN_ROWS`` samples (VmHWM)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -68,6 +69,26 @@ def peak_rss() -> float:
             "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def allocations() -> tuple[int, int, int, int]:
+    """numba's allocation count (NRT statistics: every array compiled code allocates, and one per
+    array a dispatcher is passed) over one fit epoch of TRAIN_ROWS // 4 samples and of
+    TRAIN_ROWS, in a fresh process with ``NUMBA_NRT_STATS=1`` (read at numba's import), after a
+    warm-up fit (numba's runtime keeps no count before its first call). Returns (steps, count, steps, count): equal counts mean none is per step."""
+    code = ("import sys; sys.path.insert(0, 'bench'); import w5_mnist_cnn as w; "
+            "from numba.core.runtime import rtsys; from backprop import SGD, fit; "
+            "X, y, Y = w.data(); net = w.network(); out = []\n"
+            "for i, rows in enumerate((w.BATCH, w.TRAIN_ROWS // 4, w.TRAIN_ROWS)):\n"
+            "    before = rtsys.get_allocation_stats().alloc if i else 0\n"
+            "    fit(net, X[:rows], Y[:rows], epochs=1, batch_size=w.BATCH, "
+            "optimizer=SGD(w.LR, momentum=w.MOMENTUM), seed=1)\n"
+            "    out += [-(-rows // w.BATCH), rtsys.get_allocation_stats().alloc - before]\n"
+            "print(*out[2:])")
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env=env)
+    return tuple(int(v) for v in out.stdout.split()[-4:])
 
 
 def run(reps: int = REPS, quick: bool = False, train_rows: int = TRAIN_ROWS, predict: bool = True):
